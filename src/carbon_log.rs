@@ -1,0 +1,198 @@
+//! The launcher's log lines: which logger says what, where each logger's lines go (`patches.log`,
+//! the console, or both), and the log4j 1.2 layout `[%d] %5p {%c} - %x %m%n` (spec section 8).
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+}
+
+impl Level {
+    /// `%5p`: right-aligned in five columns.
+    fn padded(self) -> &'static str {
+        match self {
+            Level::Info => " INFO",
+            Level::Warn => " WARN",
+        }
+    }
+}
+
+/// The launcher's three loggers and their appenders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logger {
+    /// `patches.log` only.
+    PatchUtils,
+    /// `patches.log` and the console.
+    PatchInstaller,
+    /// The console only.
+    Console,
+}
+
+impl Logger {
+    pub fn name(self) -> &'static str {
+        match self {
+            Logger::PatchUtils => "org.wso2.carbon.server.util.PatchUtils",
+            Logger::PatchInstaller => "org.wso2.carbon.server.extensions.PatchInstaller",
+            Logger::Console => "org.wso2.carbon.server.util.PatchUtils.console",
+        }
+    }
+    fn to_file(self) -> bool {
+        self != Logger::Console
+    }
+    fn to_console(self) -> bool {
+        self != Logger::PatchUtils
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub level: Level,
+    pub logger: Logger,
+    pub message: String,
+}
+
+impl LogLine {
+    pub fn info(logger: Logger, message: impl Into<String>) -> LogLine {
+        LogLine {
+            level: Level::Info,
+            logger,
+            message: message.into(),
+        }
+    }
+    pub fn warn(logger: Logger, message: impl Into<String>) -> LogLine {
+        LogLine {
+            level: Level::Warn,
+            logger,
+            message: message.into(),
+        }
+    }
+
+    /// The line as log4j lays it out, without the `[timestamp] ` prefix: the empty NDC (`%x`)
+    /// leaves two spaces after the dash.
+    pub fn body(&self) -> String {
+        format!(
+            "{} {{{}}} -  {}",
+            self.level.padded(),
+            self.logger.name(),
+            self.message
+        )
+    }
+
+    /// The whole line, `\n`-terminated, with `%d` in local time (`yyyy-MM-dd HH:mm:ss,SSS`).
+    pub fn render(&self, now: chrono::DateTime<chrono::Local>) -> String {
+        format!(
+            "[{}] {}\n",
+            now.format("%Y-%m-%d %H:%M:%S,%3f"),
+            self.body()
+        )
+    }
+}
+
+/// Sends lines to `patches.log` (appended, created with its directory when missing, as log4j
+/// does) and to standard output. Lines are written batch by batch, each batch in one `write`, so
+/// the file only ever holds whole lines.
+pub struct CarbonLog {
+    path: PathBuf,
+    console: bool,
+}
+
+impl CarbonLog {
+    pub fn new(path: &Path, console: bool) -> CarbonLog {
+        CarbonLog {
+            path: path.to_path_buf(),
+            console,
+        }
+    }
+
+    pub fn emit(&mut self, lines: &[LogLine]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let now = chrono::Local::now();
+        let mut file_text = String::new();
+        let mut console_text = String::new();
+        for l in lines {
+            let text = l.render(now);
+            if l.logger.to_file() {
+                file_text.push_str(&text);
+            }
+            if l.logger.to_console() {
+                console_text.push_str(&text);
+            }
+        }
+        if !file_text.is_empty() {
+            if let Some(dir) = self.path.parent() {
+                fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .with_context(|| format!("cannot open {}", self.path.display()))?;
+            f.write_all(file_text.as_bytes())
+                .with_context(|| format!("cannot write {}", self.path.display()))?;
+        }
+        if self.console && !console_text.is_empty() {
+            let mut out = std::io::stdout().lock();
+            // A closed stdout must not fail the run after the work is done.
+            let _ = out.write_all(console_text.as_bytes());
+            let _ = out.flush();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn log4j_layout() {
+        let t = chrono::Local
+            .with_ymd_and_hms(2016, 3, 1, 10, 15, 32)
+            .unwrap()
+            + chrono::Duration::milliseconds(123);
+        let l = LogLine::info(Logger::PatchUtils, "Checking for patch changes ...");
+        assert_eq!(
+            l.render(t),
+            "[2016-03-01 10:15:32,123]  INFO {org.wso2.carbon.server.util.PatchUtils} -  Checking for patch changes ...\n"
+        );
+        let w = LogLine::warn(Logger::Console, "x");
+        assert_eq!(
+            w.body(),
+            " WARN {org.wso2.carbon.server.util.PatchUtils.console} -  x"
+        );
+    }
+
+    #[test]
+    fn appends_whole_lines_and_creates_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs/patches.log");
+        let mut log = CarbonLog::new(&path, false);
+        log.emit(&[
+            LogLine::info(Logger::PatchUtils, "a"),
+            LogLine::info(Logger::Console, "console only"),
+            LogLine::info(Logger::PatchInstaller, "b"),
+        ])
+        .unwrap();
+        log.emit(&[LogLine::info(Logger::PatchUtils, "c")]).unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        let bodies: Vec<_> = text.lines().map(|l| &l[26..]).collect();
+        assert_eq!(
+            bodies,
+            vec![
+                " INFO {org.wso2.carbon.server.util.PatchUtils} -  a",
+                " INFO {org.wso2.carbon.server.extensions.PatchInstaller} -  b",
+                " INFO {org.wso2.carbon.server.util.PatchUtils} -  c",
+            ]
+        );
+    }
+}

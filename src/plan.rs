@@ -1,0 +1,282 @@
+//! From a [`Scan`] to a [`Plan`]: what changed, what `plugins` must hold afterwards (the
+//! launcher's restore-then-copy sequence reduced to one final source per target file), what the
+//! metadata files must say, and every log line in the launcher's order. Pure: reads nothing,
+//! writes nothing; every refusal that depends on the whole picture happens here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::carbon_log::{LogLine, Logger};
+use crate::detect::{self, DetectError};
+use crate::digest::Md5Sum;
+use crate::java::{self, JavaHashMap};
+use crate::layout::BACKUP_DIR;
+use crate::scan::{Backup, Kind, Scan, Source};
+
+/// One entry of the launcher's latest-jars map: where the jar comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestJar {
+    pub source: PathBuf,
+    pub md5: Md5Sum,
+    /// The source's parent dir name, as verification warnings name it (`lib` for a service
+    /// pack's jars).
+    pub from: String,
+}
+
+/// The copy work of a run that applies.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyPlan {
+    /// `Some(files and dirs of plugins)` when `patch0000` must be created first.
+    pub backup: Option<Vec<(PathBuf, Kind)>>,
+    /// Directories (relative to `plugins`) the restore creates.
+    pub mkdirs: Vec<PathBuf>,
+    /// Final content of each written file of `plugins` (relative path → source file): the
+    /// last of the launcher's writers to that path.
+    pub writes: BTreeMap<PathBuf, PathBuf>,
+    /// `Backed up plugins to patch0000`, when a backup is made.
+    pub backup_log: Vec<LogLine>,
+    /// `Applying patches ...` through the last `Patched …` line.
+    pub apply_log: Vec<LogLine>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `Checking for patch changes ...` through `Patch changes detected `.
+    pub detection_log: Vec<LogLine>,
+    pub apply: Option<ApplyPlan>,
+    /// New content of `prePatchedDir.txt`; `None` leaves the file as it is.
+    pub pre_patched_dir: Option<String>,
+    /// Content of `prePatchedJARs.txt` (always rewritten by the launcher).
+    pub pre_patched_jars: String,
+    /// The latest-jars map, in Java `HashMap` order.
+    pub latest: JavaHashMap<LatestJar>,
+}
+
+impl Plan {
+    pub fn applies(&self) -> bool {
+        self.apply.is_some()
+    }
+}
+
+fn utils(msg: impl Into<String>) -> LogLine {
+    LogLine::info(Logger::PatchUtils, msg)
+}
+
+/// Names of the apply order (spec section 3, step 2).
+pub fn apply_order(scan: &Scan) -> Vec<String> {
+    let mut order = Vec::new();
+    if let Some(sp) = &scan.latest_servicepack {
+        order.push(sp.source.name.clone());
+    }
+    for c in &scan.patch_candidates {
+        if c.is_dir && !scan.listed_by_servicepack(&c.name) {
+            order.push(c.name.clone());
+        }
+    }
+    order
+}
+
+/// The latest-jars map: the service pack's `lib`, then each patch dir in play, later entries
+/// replacing earlier ones under the same bundle file name.
+fn latest_jars(scan: &Scan) -> JavaHashMap<LatestJar> {
+    let mut map = JavaHashMap::new();
+    let sources = scan
+        .latest_servicepack
+        .iter()
+        .map(|sp| &sp.source)
+        .chain(scan.patch_dirs.iter());
+    for src in sources {
+        let from = dir_name(&src.path);
+        for e in &src.entries {
+            map.insert(
+                e.bundle_name.clone(),
+                LatestJar {
+                    source: e.path.clone(),
+                    md5: e.md5,
+                    from: from.clone(),
+                },
+            );
+        }
+    }
+    map
+}
+
+fn dir_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn patched_lines(src: &Source, log: &mut Vec<LogLine>) {
+    for e in &src.entries {
+        log.push(utils(format!("Patched {}(MD5:{})", e.name, e.md5)));
+    }
+}
+
+pub fn plan(scan: &Scan) -> Result<Plan> {
+    let layout = &scan.layout;
+    let order = apply_order(scan);
+    let mut detection_log = vec![utils("Checking for patch changes ...")];
+    let detection = detect::detect(&order, scan.pre_patched_dir.as_deref()).map_err(|e| match e {
+        DetectError::RevertedServicePackNothingLeft(sp) => anyhow!(
+            "{}: lists service pack {sp:?} as applied, but there is no service pack and no patch dir \
+             left (not even {BACKUP_DIR}) to restore from; the launcher fails here",
+            layout.pre_patched_dir_file().display()
+        ),
+    })?;
+    detection_log.extend(detection.messages.iter().map(utils));
+    let mut changed = detection.changed();
+    if !changed {
+        detection_log.push(utils(
+            "No new patch or service pack detected, server will start without applying patches ",
+        ));
+    }
+
+    let latest = latest_jars(scan);
+    if !changed {
+        if let Some(text) = &scan.pre_patched_jars {
+            let previous = detect::parse_pre_patched_jars(text)
+                .with_context(|| format!("{}", layout.pre_patched_jars_file().display()))?;
+            if let Some(msg) = detect::jar_change(&latest, |j| j.md5, &previous) {
+                detection_log.push(utils(msg));
+                changed = true;
+            }
+        }
+    }
+
+    let mut pre_patched_dir = None;
+    let apply = if changed {
+        detection_log.push(LogLine::info(
+            Logger::PatchInstaller,
+            "Patch changes detected ",
+        ));
+        let (apply, dir_lines) = apply_plan(scan)?;
+        let mut text = String::new();
+        for l in dir_lines {
+            text.push_str(&l);
+            text.push('\n');
+        }
+        pre_patched_dir = Some(text);
+        Some(apply)
+    } else {
+        if scan.pre_patched_dir.is_none() {
+            // The launcher creates it empty during detection.
+            pre_patched_dir = Some(String::new());
+        }
+        None
+    };
+
+    let mut pre_patched_jars = String::new();
+    for (name, jar) in latest.iter() {
+        pre_patched_jars.push_str(&format!("{name}:{}\n", jar.md5));
+    }
+    Ok(Plan {
+        detection_log,
+        apply,
+        pre_patched_dir,
+        pre_patched_jars,
+        latest,
+    })
+}
+
+/// The copy work and the new `prePatchedDir.txt` lines of a run that applies.
+fn apply_plan(scan: &Scan) -> Result<(ApplyPlan, Vec<String>)> {
+    let layout = &scan.layout;
+    let mut plan = ApplyPlan::default();
+    // What plugins will look like, to refuse a file landing on a directory (or the reverse)
+    // before anything is written: the launcher dies half-way on those.
+    let mut kinds: BTreeMap<PathBuf, Kind> = scan.plugins.clone();
+    let restore = match &scan.backup {
+        Backup::Missing => {
+            plan.backup = Some(scan.plugins.iter().map(|(p, k)| (p.clone(), *k)).collect());
+            plan.backup_log = vec![
+                utils(format!("Backed up plugins to {BACKUP_DIR}")),
+                LogLine::info(
+                    Logger::Console,
+                    format!("Backed up plugins to {BACKUP_DIR}"),
+                ),
+            ];
+            false
+        }
+        Backup::NotADirectory => bail!(
+            "{}: exists but is not a directory, so plugins cannot be restored from it",
+            layout.backup().display()
+        ),
+        Backup::Present(_) => true,
+    };
+    plan.apply_log.push(utils("Applying patches ..."));
+    if let Backup::Present(tree) = &scan.backup {
+        plan.apply_log
+            .push(utils("restoring bundle backup directory"));
+        for (rel, kind) in tree {
+            match (kinds.get(rel), kind) {
+                (Some(have), want) if have != want => bail!(
+                    "{}: is a {}, but {} holds a {} there; restoring would fail",
+                    layout.plugins.join(rel).display(),
+                    kind_name(*have),
+                    layout.backup().display(),
+                    kind_name(*want)
+                ),
+                (None, Kind::Dir) => {
+                    plan.mkdirs.push(rel.clone());
+                    kinds.insert(rel.clone(), Kind::Dir);
+                }
+                _ => {}
+            }
+            if *kind == Kind::File {
+                plan.writes.insert(rel.clone(), layout.backup().join(rel));
+            }
+        }
+    }
+    let _ = restore;
+
+    let mut dir_lines = Vec::new();
+    let copy_from = |src: &Source, plan: &mut ApplyPlan| -> Result<()> {
+        for e in &src.entries {
+            let rel = PathBuf::from(&e.bundle_name);
+            if kinds.get(&rel) == Some(&Kind::Dir) {
+                bail!(
+                    "{}: would be copied to {}, which is a directory",
+                    e.path.display(),
+                    layout.plugins.join(&rel).display()
+                );
+            }
+            plan.writes.insert(rel, e.path.clone());
+        }
+        patched_lines(src, &mut plan.apply_log);
+        Ok(())
+    };
+    if let Some(sp) = &scan.latest_servicepack {
+        plan.apply_log
+            .push(utils(format!("Start applying - {}", sp.source.name)));
+        copy_from(&sp.source, &mut plan)?;
+        dir_lines.push(sp.source.name.clone());
+    }
+    for src in &scan.patch_dirs {
+        plan.apply_log
+            .push(utils(format!("Applying - {}", src.name)));
+        copy_from(src, &mut plan)?;
+    }
+    // prePatchedDir.txt: the patch dirs listed after the backup exists, so patch0000 is there.
+    let mut names: Vec<String> = scan
+        .patch_candidates
+        .iter()
+        .filter(|c| c.is_dir && !scan.listed_by_servicepack(&c.name))
+        .map(|c| c.name.clone())
+        .collect();
+    if scan.backup == Backup::Missing && !scan.listed_by_servicepack(BACKUP_DIR) {
+        names.push(BACKUP_DIR.to_string());
+        names.sort_by(|a, b| java::compare(a, b));
+    }
+    dir_lines.extend(names);
+    Ok((plan, dir_lines))
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::File => "file",
+        Kind::Dir => "directory",
+    }
+}

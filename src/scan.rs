@@ -1,0 +1,343 @@
+//! Reads the product tree into a [`Scan`] value: the candidates of the service-packs and patches
+//! dirs, the latest service pack, the patch dirs in play with their entries (readdir order, bundle
+//! names, MD5s), the `plugins` and `patch0000` trees, and the metadata files. Everything the plan
+//! needs is read here, once, and every structural problem is refused here with the file and the
+//! reason, before anything is written.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::bundle;
+use crate::digest::{md5_file, Md5Sum};
+use crate::java;
+use crate::layout::{self, Layout};
+
+/// Our own temporary names. They start with a dot, never with `patch` or `servicepack`, so the
+/// launcher never takes them for patches.
+pub const TEMP_PREFIX: &str = ".carbon-patcher-tmp-";
+/// Where a new `patch0000` is built before it is renamed into place.
+pub const BACKUP_STAGING: &str = ".carbon-patcher-backup";
+
+/// An entry of the service-packs or patches dir whose name starts with `patch` or `servicepack`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub name: String,
+    /// As Java's `File.isDirectory`: follows symbolic links.
+    pub is_dir: bool,
+}
+
+/// A file of a patch dir or of a service pack's `lib`, as the launcher will copy it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry's own name (what `Patched …` lines show).
+    pub name: String,
+    pub path: PathBuf,
+    /// The name it gets in `plugins` (spec section 4).
+    pub bundle_name: String,
+    pub md5: Md5Sum,
+}
+
+/// A patch dir or a service pack's `lib`, entries in directory-listing order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub name: String,
+    pub path: PathBuf,
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePack {
+    /// Its `lib` dir's entries; `source.name` is the service pack's name.
+    pub source: Source,
+    /// `servicepack_patches.txt`, line by line, verbatim.
+    pub listed: Vec<String>,
+}
+
+/// What one path of a tree (`plugins`, `patch0000`) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+}
+
+/// A directory tree: relative path → kind, parents before children.
+pub type Tree = BTreeMap<PathBuf, Kind>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backup {
+    Missing,
+    Present(Tree),
+    /// `patch0000` exists but is not a directory: the launcher would fail restoring from it.
+    NotADirectory,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scan {
+    pub layout: Layout,
+    /// Sorted by `String.compareTo`.
+    pub servicepack_candidates: Vec<Candidate>,
+    /// The last service-pack candidate, when it is a directory.
+    pub latest_servicepack: Option<ServicePack>,
+    /// Sorted by `String.compareTo`.
+    pub patch_candidates: Vec<Candidate>,
+    /// Patch dirs whose jars are in play: directories, not `patch0000`, not listed by the
+    /// service pack; sorted.
+    pub patch_dirs: Vec<Source>,
+    pub plugins: Tree,
+    pub backup: Backup,
+    /// `prePatchedDir.txt` lines; `None` when the file does not exist.
+    pub pre_patched_dir: Option<Vec<String>>,
+    /// `prePatchedJARs.txt` text; `None` when the file does not exist.
+    pub pre_patched_jars: Option<String>,
+    /// Leftovers of an interrupted run of ours, to be removed before writing.
+    pub stale_temps: Vec<PathBuf>,
+}
+
+impl Scan {
+    /// Whether the latest service pack lists `name` in `servicepack_patches.txt`.
+    pub fn listed_by_servicepack(&self, name: &str) -> bool {
+        self.latest_servicepack
+            .as_ref()
+            .is_some_and(|sp| sp.listed.iter().any(|l| l == name))
+    }
+}
+
+fn utf8_name(name: OsString, dir: &Path) -> Result<String> {
+    name.into_string().map_err(|raw| {
+        anyhow!(
+            "{}: name is not valid UTF-8; the launcher would mangle it",
+            dir.join(raw).display()
+        )
+    })
+}
+
+/// A directory's entries in listing order (Java's `File.listFiles`), or `None` when it does not
+/// exist (Java's `listFiles` returns null).
+fn list_dir(dir: &Path) -> Result<Option<Vec<(OsString, PathBuf)>>> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::NotADirectory =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot list", dir.display())),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        let e = e.with_context(|| format!("{}: cannot list", dir.display()))?;
+        out.push((e.file_name(), e.path()));
+    }
+    Ok(Some(out))
+}
+
+fn is_dir(p: &Path) -> bool {
+    fs::metadata(p).map(|m| m.is_dir()).unwrap_or(false)
+}
+
+fn is_candidate(name: &[u8]) -> bool {
+    name.starts_with(b"patch") || name.starts_with(b"servicepack")
+}
+
+fn candidates(dir: &Path) -> Result<Vec<Candidate>> {
+    let mut out = Vec::new();
+    for (name, path) in list_dir(dir)?.unwrap_or_default() {
+        if !is_candidate(name.as_encoded_bytes()) {
+            continue;
+        }
+        let name = utf8_name(name, dir)?;
+        bundle::check_line_safe(&name).with_context(|| format!("{}", path.display()))?;
+        out.push(Candidate {
+            is_dir: is_dir(&path),
+            name,
+        });
+    }
+    out.sort_by(|a, b| java::compare(&a.name, &b.name));
+    Ok(out)
+}
+
+/// Reads the entries of a patch dir or a service pack's `lib`: every entry must be a regular
+/// file (the launcher dies mid-copy on a sub-directory), every `.jar` a sound jar.
+fn read_source(name: &str, dir: &Path, what: &str) -> Result<Source> {
+    let listing = list_dir(dir)?.ok_or_else(|| anyhow!("{}: cannot list", dir.display()))?;
+    let mut entries = Vec::with_capacity(listing.len());
+    for (entry_name, path) in listing {
+        let entry_name = utf8_name(entry_name, dir)?;
+        let md = fs::metadata(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+        if md.is_dir() {
+            bail!(
+                "{}: a directory inside {what}; {what} may hold only files (the launcher fails copying it)",
+                path.display()
+            );
+        }
+        if !md.is_file() {
+            bail!("{}: not a regular file", path.display());
+        }
+        let bundle_name = bundle::bundle_file_name(&path, &entry_name)
+            .with_context(|| format!("{}", path.display()))?;
+        let md5 = md5_file(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+        entries.push(Entry {
+            name: entry_name,
+            path,
+            bundle_name,
+            md5,
+        });
+    }
+    Ok(Source {
+        name: name.to_string(),
+        path: dir.to_path_buf(),
+        entries,
+    })
+}
+
+fn read_servicepack(dir: &Path, name: &str) -> Result<ServicePack> {
+    let lib = dir.join(layout::SERVICEPACK_LIB_DIR);
+    if !is_dir(&lib) {
+        bail!(
+            "{}: the latest service pack has no {}/ directory",
+            dir.display(),
+            layout::SERVICEPACK_LIB_DIR
+        );
+    }
+    let list_file = dir.join(layout::SERVICEPACK_PATCHES_FILE);
+    let text = read_text(&list_file)?.ok_or_else(|| {
+        anyhow!(
+            "{}: the latest service pack has no {}",
+            list_file.display(),
+            layout::SERVICEPACK_PATCHES_FILE
+        )
+    })?;
+    let listed = java::read_lines(&text)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let source = read_source(name, &lib, "a service pack's lib/")?;
+    Ok(ServicePack { source, listed })
+}
+
+/// A text file as Java's `FileReader` sees it (undecodable bytes become U+FFFD), or `None` when
+/// it does not exist.
+fn read_text(path: &Path) -> Result<Option<String>> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    }
+}
+
+/// Lists a tree recursively (following links, as Java's `File` does), parents first. Our own
+/// temporary files are left out and reported in `temps`.
+fn read_tree(root: &Path, temps: &mut Vec<PathBuf>) -> Result<Tree> {
+    let mut tree = Tree::new();
+    let mut walk = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .min_depth(1)
+        .into_iter();
+    while let Some(e) = walk.next() {
+        let e = e.with_context(|| format!("{}: cannot list", root.display()))?;
+        let name = e.file_name().to_str().ok_or_else(|| {
+            anyhow!(
+                "{}: name is not valid UTF-8; the launcher would mangle it",
+                e.path().display()
+            )
+        })?;
+        if name.starts_with(TEMP_PREFIX) {
+            temps.push(e.path().to_path_buf());
+            if e.file_type().is_dir() {
+                walk.skip_current_dir();
+            }
+            continue;
+        }
+        let rel = e
+            .path()
+            .strip_prefix(root)
+            .expect("walkdir stays below its root");
+        let kind = if e.file_type().is_dir() {
+            Kind::Dir
+        } else if e.file_type().is_file() {
+            Kind::File
+        } else {
+            bail!("{}: not a regular file or directory", e.path().display());
+        };
+        tree.insert(rel.to_path_buf(), kind);
+    }
+    Ok(tree)
+}
+
+/// Reads everything the plan needs. Refuses (with the file and the reason) what the launcher
+/// would fail on half-way.
+pub fn scan(layout: &Layout) -> Result<Scan> {
+    let plugins_md = fs::metadata(&layout.plugins);
+    if !plugins_md.as_ref().is_ok_and(|m| m.is_dir()) {
+        bail!(
+            "{}: the plugins directory is missing (is this a Carbon product home?)",
+            layout.plugins.display()
+        );
+    }
+    let mut stale_temps = Vec::new();
+    let plugins = read_tree(&layout.plugins, &mut stale_temps)?;
+
+    let servicepack_candidates = candidates(&layout.servicepacks)?;
+    let latest_servicepack = match servicepack_candidates.last() {
+        Some(c) if c.is_dir => Some(read_servicepack(
+            &layout.servicepacks.join(&c.name),
+            &c.name,
+        )?),
+        _ => None,
+    };
+    let listed = |name: &str| {
+        latest_servicepack
+            .as_ref()
+            .is_some_and(|sp| sp.listed.iter().any(|l| l == name))
+    };
+
+    let patch_candidates = candidates(&layout.patches)?;
+    let mut patch_dirs = Vec::new();
+    for c in &patch_candidates {
+        if c.is_dir && c.name != layout::BACKUP_DIR && !listed(&c.name) {
+            let dir = layout.patches.join(&c.name);
+            patch_dirs.push(read_source(&c.name, &dir, "a patch dir")?);
+        }
+    }
+
+    let backup_path = layout.backup();
+    let backup = match fs::metadata(&backup_path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Backup::Missing,
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", backup_path.display())),
+        Ok(m) if m.is_dir() => Backup::Present(read_tree(&backup_path, &mut stale_temps)?),
+        Ok(_) => Backup::NotADirectory,
+    };
+
+    let pre_patched_dir = read_text(&layout.pre_patched_dir_file())?
+        .map(|t| java::read_lines(&t).into_iter().map(String::from).collect());
+    let pre_patched_jars = read_text(&layout.pre_patched_jars_file())?;
+
+    for dir in [&layout.metadata, &layout.patches] {
+        if let Some(entries) = list_dir(dir).unwrap_or(None) {
+            for (name, path) in entries {
+                let name = name.as_encoded_bytes();
+                if name.starts_with(TEMP_PREFIX.as_bytes()) || name == BACKUP_STAGING.as_bytes() {
+                    stale_temps.push(path);
+                }
+            }
+        }
+    }
+
+    Ok(Scan {
+        layout: layout.clone(),
+        servicepack_candidates,
+        latest_servicepack,
+        patch_candidates,
+        patch_dirs,
+        plugins,
+        backup,
+        pre_patched_dir,
+        pre_patched_jars,
+        stale_temps,
+    })
+}
