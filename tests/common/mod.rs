@@ -79,6 +79,9 @@ impl Product {
     pub fn servicepacks(&self) -> PathBuf {
         self.components().join("servicepacks")
     }
+    pub fn backup_dir(&self) -> PathBuf {
+        self.patches().join("patch0000")
+    }
     pub fn metadata(&self) -> PathBuf {
         self.patches().join(".metadata")
     }
