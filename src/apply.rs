@@ -76,7 +76,7 @@ fn backup(plugins: &Path, patches: &Path, tree: &[(PathBuf, Kind)]) -> Result<us
             }
         }
     }
-    keep_mtime(plugins, &staging)?;
+    fsops::copy_mtime(plugins, &staging)?;
     fsops::sync_files(&files, &staging)?;
     for (rel, kind) in tree.iter().rev() {
         if *kind == Kind::Dir {
@@ -87,12 +87,6 @@ fn backup(plugins: &Path, patches: &Path, tree: &[(PathBuf, Kind)]) -> Result<us
     fsops::rename(&staging, &patches.join(BACKUP_DIR))?;
     fsops::sync_dir(patches)?;
     Ok(files.len())
-}
-
-fn keep_mtime(from: &Path, to: &Path) -> Result<()> {
-    let md = fs::metadata(from).with_context(|| format!("{}: cannot read", from.display()))?;
-    filetime::set_file_mtime(to, filetime::FileTime::from_last_modification_time(&md))
-        .with_context(|| format!("{}: cannot set modification time", to.display()))
 }
 
 /// Puts every planned file in place: new content to a temp name beside the target, one sync
@@ -107,6 +101,9 @@ fn write_plugins(plugins: &Path, apply: &ApplyPlan, written: &mut Written) -> Re
         for (rel, src) in &apply.writes {
             let target = plugins.join(rel);
             if fsops::same_content(src, &target)? {
+                // The launcher's rewrite would give it the source's time: a metadata-only change,
+                // safe under a running JVM.
+                fsops::copy_mtime(src, &target)?;
                 written.unchanged += 1;
                 continue;
             }

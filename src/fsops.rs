@@ -55,6 +55,21 @@ pub fn copy_new(src: &Path, dst: &Path, mode: Option<u32>) -> Result<()> {
     Ok(())
 }
 
+/// Gives `to` the modification time of `from` when it differs.
+pub fn copy_mtime(from: &Path, to: &Path) -> Result<()> {
+    let want = fs::metadata(from)
+        .map(|m| filetime::FileTime::from_last_modification_time(&m))
+        .with_context(|| format!("{}: cannot read", from.display()))?;
+    let have = fs::metadata(to)
+        .map(|m| filetime::FileTime::from_last_modification_time(&m))
+        .with_context(|| format!("{}: cannot read", to.display()))?;
+    if want != have {
+        filetime::set_file_mtime(to, want)
+            .with_context(|| format!("{}: cannot set modification time", to.display()))?;
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `target` atomically and durably: temp file, fsync, rename, fsync dir.
 /// Keeps the permissions of the file it replaces.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
