@@ -162,8 +162,9 @@ fn candidates(dir: &Path) -> Result<Vec<Candidate>> {
 }
 
 /// Reads the entries of a patch dir or a service pack's `lib`: every entry must be a regular
-/// file (the launcher dies mid-copy on a sub-directory), every `.jar` a sound jar.
-fn read_source(name: &str, dir: &Path, what: &str) -> Result<Source> {
+/// file, every `.jar` a sound jar.
+/// `what` names the dir for messages; `why` says how the launcher fails on a directory in it.
+fn read_source(name: &str, dir: &Path, what: &str, why: &str) -> Result<Source> {
     let listing = list_dir(dir)?.ok_or_else(|| anyhow!("{}: cannot list", dir.display()))?;
     let mut entries = Vec::with_capacity(listing.len());
     for (entry_name, path) in listing {
@@ -171,7 +172,7 @@ fn read_source(name: &str, dir: &Path, what: &str) -> Result<Source> {
         let md = fs::metadata(&path).with_context(|| format!("{}: cannot read", path.display()))?;
         if md.is_dir() {
             bail!(
-                "{}: a directory inside {what}; {what} may hold only files (the launcher fails copying it)",
+                "{}: a directory inside {what}; only files can be applied ({why})",
                 path.display()
             );
         }
@@ -216,7 +217,12 @@ fn read_servicepack(dir: &Path, name: &str) -> Result<ServicePack> {
         .into_iter()
         .map(String::from)
         .collect();
-    let source = read_source(name, &lib, "a service pack's lib/")?;
+    let source = read_source(
+        name,
+        &lib,
+        "a service pack's lib/",
+        "the launcher copies it, then cannot checksum it and fails verification on every start",
+    )?;
     Ok(ServicePack { source, listed })
 }
 
@@ -301,7 +307,12 @@ pub fn scan(layout: &Layout) -> Result<Scan> {
     for c in &patch_candidates {
         if c.is_dir && c.name != layout::BACKUP_DIR && !listed(&c.name) {
             let dir = layout.patches.join(&c.name);
-            patch_dirs.push(read_source(&c.name, &dir, "a patch dir")?);
+            patch_dirs.push(read_source(
+                &c.name,
+                &dir,
+                "a patch dir",
+                "the launcher dies copying it, half-way through the apply",
+            )?);
         }
     }
 
