@@ -1,0 +1,129 @@
+//! Single rules of the spec seen end to end, where a unit test of the rule alone would not show
+//! that the engine wires it in: how `servicepack_patches.txt` is read, and which changes are not
+//! changes.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+fn ok(out: &std::process::Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Lines end at `\n`, `\r\n` or `\r`; nothing is trimmed, blank lines are kept. A name listed
+/// with a trailing space does not match the dir, so that patch is applied on its own as well.
+#[test]
+fn servicepack_list_line_ends_and_no_trimming() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Product::new(
+        tmp.path(),
+        &[("a", "1"), ("b", "1"), ("c", "1"), ("d", "1")],
+    );
+    for (patch, bundle) in [
+        ("patch0001", "a"),
+        ("patch0002", "b"),
+        ("patch0003", "c"),
+        ("patch0004", "d"),
+    ] {
+        p.add_patch_jar(patch, &format!("{bundle}_1.jar"), bundle, "1", patch);
+    }
+    p.add_servicepack("servicepack001", &[("a_1.jar", "a", "1", "sp")], &[]);
+    write(
+        &p.servicepacks()
+            .join("servicepack001/servicepack_patches.txt"),
+        b"patch0001\r\n\rpatch0002\rpatch0003 \npatch0004",
+    );
+    ok(&p.apply(&[]));
+    // Listed (skipped): patch0001, patch0002, patch0004. Not listed: "patch0003 " ≠ patch0003.
+    assert_eq!(
+        p.read_metadata("prePatchedDir.txt"),
+        "servicepack001\npatch0000\npatch0003\n"
+    );
+    let log = new_log_lines(&p, 0);
+    assert!(log.contains(
+        &" INFO {org.wso2.carbon.server.util.PatchUtils} -  Applying - patch0003".to_string()
+    ));
+    assert!(!log.iter().any(|l| l.contains("Applying - patch0001")));
+    // The listed patches' jars are not in play: b and d keep their original bytes.
+    assert_eq!(
+        fs::read(p.plugins().join("b_1.jar")).unwrap(),
+        bundle_jar("b", "1", "original")
+    );
+    assert_eq!(
+        fs::read(p.plugins().join("d_1.jar")).unwrap(),
+        bundle_jar("d", "1", "original")
+    );
+}
+
+/// A jar deleted from an applied patch is not a change: the launcher applies nothing and only
+/// drops it from `prePatchedJARs.txt`; its copy stays in `plugins`.
+#[test]
+fn jar_deleted_from_applied_patch_is_not_a_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Product::new(tmp.path(), &[("a", "1"), ("b", "1")]);
+    p.add_patch_jar("patch0001", "a_1.jar", "a", "1", "patched");
+    p.add_patch_jar("patch0001", "b_1.jar", "b", "1", "patched");
+    ok(&p.apply(&[]));
+    fs::remove_file(p.patches().join("patch0001/b_1.jar")).unwrap();
+    let len = log_len(&p);
+    let out = p.apply(&[]);
+    ok(&out);
+    assert!(
+        out.stdout.is_empty(),
+        "nothing applied, nothing on the console"
+    );
+    assert_eq!(
+        new_log_lines(&p, len),
+        vec![
+            " INFO {org.wso2.carbon.server.util.PatchUtils} -  Checking for patch changes ...",
+            " INFO {org.wso2.carbon.server.util.PatchUtils} -  No new patch or service pack detected, server will start without applying patches ",
+            " INFO {org.wso2.carbon.server.util.PatchUtils} -  Patch verification started",
+            " INFO {org.wso2.carbon.server.util.PatchUtils} -  Patch verification successfully completed",
+        ]
+    );
+    assert_eq!(
+        p.read_metadata("prePatchedJARs.txt"),
+        format!("a_1.jar:{}\n", md5_hex(&bundle_jar("a", "1", "patched")))
+    );
+    assert_eq!(
+        fs::read(p.plugins().join("b_1.jar")).unwrap(),
+        bundle_jar("b", "1", "patched")
+    );
+}
+
+/// Patch dirs are applied in `String.compareTo` order, the last writer of a bundle wins, and the
+/// entries of a patch that are not jars keep their own names.
+#[test]
+fn order_of_patch_dirs_and_last_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Product::new(tmp.path(), &[("a", "1")]);
+    // "patch10" sorts before "patch9": patch9 is applied last and wins.
+    p.add_patch_jar("patch9", "x.jar", "a", "1", "from patch9");
+    p.add_patch_jar("patch10", "y.jar", "a", "1", "from patch10");
+    write(&p.patches().join("patch10/readme.txt"), b"notes");
+    // Not a candidate: ignored entirely.
+    p.add_patch_jar("hotfix1", "a_1.jar", "a", "1", "ignored");
+    ok(&p.apply(&[]));
+    assert_eq!(
+        fs::read(p.plugins().join("a_1.jar")).unwrap(),
+        bundle_jar("a", "1", "from patch9")
+    );
+    assert_eq!(fs::read(p.plugins().join("readme.txt")).unwrap(), b"notes");
+    assert_eq!(
+        p.read_metadata("prePatchedDir.txt"),
+        "patch0000\npatch10\npatch9\n"
+    );
+    let jars = p.read_metadata("prePatchedJARs.txt");
+    assert!(jars.contains(&format!(
+        "a_1.jar:{}\n",
+        md5_hex(&bundle_jar("a", "1", "from patch9"))
+    )));
+    assert!(jars.contains(&format!("readme.txt:{}\n", md5_hex(b"notes"))));
+}
