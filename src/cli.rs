@@ -1,6 +1,7 @@
 //! The command line: every command, flag and exit code, documented where it is defined.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -17,6 +18,11 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// Applied or checked, but verification found plugins that differ from their patch.
     pub const VERIFY_WARNINGS: i32 = 3;
+    /// Busy: another watcher watches this home, or another apply held the lock past
+    /// `--lock-timeout`.
+    pub const BUSY: i32 = 4;
+    /// A Carbon server is running on this home (`apply` without `--while-running`).
+    pub const SERVER_RUNNING: i32 = 5;
 }
 
 #[derive(Parser, Debug)]
@@ -24,7 +30,7 @@ pub mod exit {
     name = "carbon-patcher",
     version,
     about = "Applies patches and service packs to WSO2 Carbon 4.x servers exactly as the launcher does, atomically",
-    after_help = "Exit codes: 0 done, 1 error (nothing changed), 2 usage, 3 verification warnings."
+    after_help = "Exit codes: 0 done, 1 error (nothing changed), 2 usage, 3 verification warnings, 4 busy, 5 server running."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -35,6 +41,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the launcher's patch step once: detect changes, back up, apply, verify.
     Apply(ApplyArgs),
+    /// Watch the patches and service-packs dirs and apply changes when they are complete and
+    /// safe (the long-running service).
+    Watch(WatchArgs),
     /// Apply the bundled sample product in a temporary copy and show what happened.
     Demo(DemoArgs),
 }
@@ -46,6 +55,66 @@ pub struct ApplyArgs {
     /// Do not print the launcher's console lines on standard output.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Apply even though a Carbon server runs on this home (safe for the files, as every
+    /// replacement is a rename; the server loads the new bundles only when restarted).
+    #[arg(long)]
+    pub while_running: bool,
+    /// How long to wait for another apply (or the watcher's cycle) to finish [default: 60].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub lock_timeout: Option<Duration>,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// A TOML file with any of the settings below (flags win over it); reread on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// How long a patch must be quiet (no change under it) before it is applied [default: 2].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub settle: Option<Duration>,
+    /// Poll every SECONDS instead of using inotify (for network and shared filesystems, where
+    /// inotify does not see other nodes' writes).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub poll: Option<Duration>,
+    /// Apply at once even while the server runs, instead of deferring until it stops.
+    #[arg(long)]
+    pub apply_while_running: bool,
+    /// Write Prometheus metrics to FILE (textfile-collector format) after each cycle.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// Also write the operational log to a daily rolling file in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// The watcher's own state dir (status file) [default: <repository>/.carbon-patcher].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// How long a cycle waits for a one-shot apply to finish [default: 60].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub lock_timeout: Option<Duration>,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    crate::config::seconds(v).map_err(|e| e.to_string())
+}
+
+impl WatchArgs {
+    pub fn flags(&self) -> crate::config::WatchFlags {
+        crate::config::WatchFlags {
+            paths: self.paths.settings(),
+            settle: self.settle,
+            poll: self.poll,
+            apply_while_running: self.apply_while_running,
+            metrics_file: self.metrics_file.clone(),
+            log_dir: self.log_dir.clone(),
+            state_dir: self.state_dir.clone(),
+            lock_timeout: self.lock_timeout,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -9,16 +9,22 @@ pub mod apply;
 pub mod bundle;
 pub mod carbon_log;
 pub mod cli;
+pub mod config;
+pub mod cycle;
 pub mod demo;
 pub mod detect;
 pub mod digest;
 pub mod fsops;
 pub mod java;
 pub mod layout;
+pub mod lock;
 pub mod manifest;
+pub mod metrics;
 pub mod plan;
 pub mod scan;
+pub mod server;
 pub mod verify;
+pub mod watch;
 
 use anyhow::Result;
 
@@ -35,18 +41,60 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
+/// A validated decision: the tree as read and what a run would do with it. Nothing written yet.
+pub struct Prepared {
+    pub scan: scan::Scan,
+    pub plan: plan::Plan,
+}
+
+impl Prepared {
+    /// Reads the tree and plans; bad input is refused here, before anything is written.
+    pub fn new(layout: &Layout) -> Result<Prepared> {
+        let scan = scan::scan(layout)?;
+        let plan = plan::plan(&scan)?;
+        Ok(Prepared { scan, plan })
+    }
+
+    /// Whether a run would change `plugins` (and so should wait while the server runs).
+    pub fn changes_plugins(&self) -> bool {
+        self.plan.applies()
+    }
+
+    /// Whether a run would write anything at all: `plugins`, a metadata file, or the removal of
+    /// a leftover. A run that would not is only the launcher's check, worth no log lines when
+    /// a watcher repeats it.
+    pub fn writes_anything(&self) -> bool {
+        let differs = |path: std::path::PathBuf, want: &str| {
+            std::fs::read(path).map_or(true, |have| have != want.as_bytes())
+        };
+        let layout = &self.scan.layout;
+        self.plan.applies()
+            || !self.scan.stale_temps.is_empty()
+            || self
+                .plan
+                .pre_patched_dir
+                .as_deref()
+                .is_some_and(|t| differs(layout.pre_patched_dir_file(), t))
+            || differs(layout.pre_patched_jars_file(), &self.plan.pre_patched_jars)
+    }
+
+    /// Executes the plan, then verifies, logging as the launcher does.
+    pub fn run(&self, console: bool) -> Result<Outcome> {
+        let layout = &self.scan.layout;
+        let mut log = CarbonLog::new(&layout.patches_log, console);
+        let written = apply::execute(&self.scan, &self.plan, &mut log)?;
+        let warnings = verify::mismatches(layout, &self.plan)?;
+        log.emit(&verify::log_lines(layout, self.plan.applies(), &warnings))?;
+        Ok(Outcome {
+            applied: self.plan.applies(),
+            written,
+            warnings,
+        })
+    }
+}
+
 /// One run of the launcher's patch step on `layout`. Bad input is refused before anything is
 /// written; `console` prints the launcher's console lines on standard output.
 pub fn run_apply(layout: &Layout, console: bool) -> Result<Outcome> {
-    let scan = scan::scan(layout)?;
-    let plan = plan::plan(&scan)?;
-    let mut log = CarbonLog::new(&layout.patches_log, console);
-    let written = apply::execute(&scan, &plan, &mut log)?;
-    let warnings = verify::mismatches(layout, &plan)?;
-    log.emit(&verify::log_lines(layout, plan.applies(), &warnings))?;
-    Ok(Outcome {
-        applied: plan.applies(),
-        written,
-        warnings,
-    })
+    Prepared::new(layout)?.run(console)
 }

@@ -1,27 +1,68 @@
-//! Entry point: parses the command line, dispatches, and turns the outcome into an exit code.
-//! Errors travel up with their context and are printed here, once.
+//! Entry point: parses the command line, sets up logging, dispatches, and turns the outcome into
+//! an exit code. Errors travel up with their context and are printed here, once.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-use carbon_patcher::cli::{exit, ApplyArgs, Cli, Command, DemoArgs};
+use carbon_patcher::cli::{exit, ApplyArgs, Cli, Command, DemoArgs, WatchArgs};
+use carbon_patcher::config::DEFAULT_LOCK_TIMEOUT;
+use carbon_patcher::cycle::{run_cycle, CycleOptions, CycleResult};
 use carbon_patcher::layout::Layout;
-use carbon_patcher::{demo, run_apply, Outcome};
+use carbon_patcher::server::{self, Server};
+use carbon_patcher::{demo, run_apply, watch, Outcome};
+
+/// Operational logging through `tracing`: to standard error (journald keeps it), and to a daily
+/// rolling file in `log_dir` when given. `CARBON_PATCHER_LOG` takes any `tracing` filter.
+fn init_logging(
+    default: &str,
+    log_dir: Option<&std::path::Path>,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let filter = || {
+        EnvFilter::try_from_env("CARBON_PATCHER_LOG").unwrap_or_else(|_| EnvFilter::new(default))
+    };
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .with_filter(filter());
+    let (file, guard) = match log_dir {
+        Some(dir) => {
+            let (writer, guard) = tracing_appender::non_blocking(tracing_appender::rolling::daily(
+                dir,
+                "carbon-patcher.log",
+            ));
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(writer)
+                .with_filter(filter());
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .init();
+    guard
+}
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CARBON_PATCHER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Apply(args) => apply(&args),
-        Command::Demo(args) => run_demo(&args),
+        Command::Apply(args) => {
+            init_logging("warn", None);
+            apply(&args)
+        }
+        Command::Watch(args) => run_watch(&args),
+        Command::Demo(args) => {
+            init_logging("warn", None);
+            run_demo(&args)
+        }
     };
     ExitCode::from(code as u8)
 }
@@ -54,8 +95,55 @@ fn apply(args: &ApplyArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    match run_apply(&layout, !args.quiet) {
-        Ok(o) => outcome_code(&o),
+    if !args.while_running {
+        if let Server::Running { pid } = server::detect(&layout.carbon_home) {
+            eprintln!(
+                "carbon-patcher: a Carbon server (pid {pid}) is running on {}; stop it first, or pass --while-running (the server loads the new bundles only when restarted)",
+                layout.carbon_home.display()
+            );
+            return exit::SERVER_RUNNING;
+        }
+    }
+    let timeout = args.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
+    let opts = CycleOptions {
+        apply_while_running: true,
+        lock_timeout: timeout,
+        console: !args.quiet,
+        always_run: true,
+    };
+    match run_cycle(&layout, opts) {
+        CycleResult::Ran(o) => outcome_code(&o),
+        CycleResult::Busy { holder } => {
+            eprintln!(
+                "carbon-patcher: another carbon-patcher (pid {}) is applying to {}; gave up after {:?}",
+                holder.map_or("unknown".to_string(), |p| p.to_string()),
+                layout.carbon_home.display(),
+                timeout
+            );
+            exit::BUSY
+        }
+        CycleResult::Failed(e) => {
+            report_error(&e);
+            exit::ERROR
+        }
+        // always_run and apply_while_running rule these out.
+        CycleResult::UpToDate | CycleResult::Deferred { .. } => exit::OK,
+    }
+}
+
+fn run_watch(args: &WatchArgs) -> i32 {
+    let flags = args.flags();
+    let settings = match watch::load_settings(&flags, args.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            init_logging("info", None);
+            report_error(&e);
+            return exit::USAGE;
+        }
+    };
+    let _guard = init_logging("info", settings.log_dir.as_deref());
+    match watch::run(flags, args.config.clone(), settings) {
+        Ok(code) => code,
         Err(e) => {
             report_error(&e);
             exit::ERROR

@@ -52,6 +52,8 @@ pub struct Plan {
     pub pre_patched_jars: String,
     /// The latest-jars map, in Java `HashMap` order.
     pub latest: JavaHashMap<LatestJar>,
+    /// How many changes detection counted (new and reverted dirs, or one jar added/updated).
+    pub changes: usize,
 }
 
 impl Plan {
@@ -128,6 +130,7 @@ pub fn plan(scan: &Scan) -> Result<Plan> {
     })?;
     detection_log.extend(detection.messages.iter().map(utils));
     let mut changed = detection.changed();
+    let mut changes = detection.new.len() + detection.removed.len();
     if !changed {
         detection_log.push(utils(
             "No new patch or service pack detected, server will start without applying patches ",
@@ -142,6 +145,7 @@ pub fn plan(scan: &Scan) -> Result<Plan> {
             if let Some(msg) = detect::jar_change(&latest, |j| j.md5, &previous) {
                 detection_log.push(utils(msg));
                 changed = true;
+                changes = 1;
             }
         }
     }
@@ -178,6 +182,7 @@ pub fn plan(scan: &Scan) -> Result<Plan> {
         pre_patched_dir,
         pre_patched_jars,
         latest,
+        changes,
     })
 }
 

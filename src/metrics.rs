@@ -1,0 +1,152 @@
+//! The watcher's Prometheus textfile-collector file and its status file, both rewritten
+//! atomically after each cycle, so a collector or `status` never reads half a file.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::cycle::Summary;
+use crate::fsops;
+
+pub const RESULTS: [&str; 7] = [
+    "applied",
+    "up_to_date",
+    "checked",
+    "warnings",
+    "deferred",
+    "busy",
+    "error",
+];
+
+/// Label values escaped as the exposition format wants.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The exposition text for `summary`, with `cycles` counted per result since the watcher started.
+pub fn render(summary: &Summary, cycles: &BTreeMap<String, u64>) -> String {
+    let home = format!("home=\"{}\"", label(&summary.carbon_home));
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP carbon_patcher_{name} {help}");
+        let _ = writeln!(out, "# TYPE carbon_patcher_{name} gauge");
+        for (labels, v) in samples {
+            let _ = writeln!(out, "carbon_patcher_{name}{{{home}{labels}}} {v}");
+        }
+    };
+    gauge(
+        "patches_applied",
+        "Patch dirs applied, as prePatchedDir.txt records them (patch0000 aside).",
+        &[(String::new(), summary.patches_applied as f64)],
+    );
+    if let Some(sp) = &summary.servicepack {
+        gauge(
+            "servicepack_applied",
+            "The service pack applied.",
+            &[(format!(",name=\"{}\"", label(sp)), 1.0)],
+        );
+    }
+    gauge(
+        "pending_changes",
+        "Changes detected but not applied yet.",
+        &[(String::new(), summary.pending_changes as f64)],
+    );
+    gauge(
+        "deferred_server_running",
+        "1 while changes wait for the Carbon server to stop.",
+        &[(
+            String::new(),
+            f64::from(u8::from(summary.deferred_server_running)),
+        )],
+    );
+    gauge(
+        "last_cycle_timestamp_seconds",
+        "When the last cycle ended.",
+        &[(String::new(), summary.last_cycle_time)],
+    );
+    gauge(
+        "last_cycle_duration_seconds",
+        "How long the last cycle took.",
+        &[(String::new(), summary.last_cycle_duration_seconds)],
+    );
+    let results: Vec<(String, f64)> = RESULTS
+        .iter()
+        .map(|r| {
+            let v = f64::from(u8::from(summary.last_cycle_result == *r));
+            (format!(",result=\"{r}\""), v)
+        })
+        .collect();
+    gauge(
+        "last_cycle_result",
+        "The last cycle's result (1 for the one it had).",
+        &results,
+    );
+    gauge(
+        "verification_warnings",
+        "Plugins that differ from their patch at the last verification.",
+        &[(String::new(), summary.verification_warnings as f64)],
+    );
+    let _ = writeln!(
+        out,
+        "# HELP carbon_patcher_cycles_total Cycles run since the watcher started."
+    );
+    let _ = writeln!(out, "# TYPE carbon_patcher_cycles_total counter");
+    for r in RESULTS {
+        let n = cycles.get(r).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "carbon_patcher_cycles_total{{{home},result=\"{r}\"}} {n}"
+        );
+    }
+    out
+}
+
+pub fn write_metrics(path: &Path, summary: &Summary, cycles: &BTreeMap<String, u64>) -> Result<()> {
+    fsops::write_atomic(path, render(summary, cycles).as_bytes())
+}
+
+pub fn write_status(path: &Path, summary: &Summary) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(summary)?;
+    json.push(b'\n');
+    fsops::write_atomic(path, &json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_format() {
+        let s = Summary {
+            carbon_home: "/opt/a\"b".into(),
+            last_cycle_result: "deferred".into(),
+            servicepack: Some("servicepack001".into()),
+            patches_applied: 3,
+            pending_changes: 1,
+            deferred_server_running: true,
+            ..Default::default()
+        };
+        let cycles = BTreeMap::from([("deferred".to_string(), 2)]);
+        let text = render(&s, &cycles);
+        assert!(text.contains("carbon_patcher_patches_applied{home=\"/opt/a\\\"b\"} 3\n"));
+        assert!(text.contains(
+            "carbon_patcher_servicepack_applied{home=\"/opt/a\\\"b\",name=\"servicepack001\"} 1\n"
+        ));
+        assert!(text.contains("carbon_patcher_deferred_server_running{home=\"/opt/a\\\"b\"} 1\n"));
+        assert!(text.contains(
+            "carbon_patcher_last_cycle_result{home=\"/opt/a\\\"b\",result=\"deferred\"} 1\n"
+        ));
+        assert!(text.contains(
+            "carbon_patcher_last_cycle_result{home=\"/opt/a\\\"b\",result=\"applied\"} 0\n"
+        ));
+        assert!(text
+            .contains("carbon_patcher_cycles_total{home=\"/opt/a\\\"b\",result=\"deferred\"} 2\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert_eq!(line.split(' ').count(), 2, "{line}");
+        }
+    }
+}
