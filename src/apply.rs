@@ -1,9 +1,11 @@
-//! Executes a [`Plan`]: builds `patch0000` under a private name and renames it into place, puts
-//! each file of `plugins` that must change in place by rename, rewrites the metadata atomically,
-//! and logs each stage's lines once the stage is done. Ordered so that a run killed at any point
-//! leaves a tree on which the next run converges to the same result: the backup is complete
-//! before any plugin changes, and the metadata that records a change is written only after the
-//! change is on disk.
+//! Executes a [`Plan`] in two phases. *Stage*: build the new `patch0000` under a private name and
+//! copy every file of `plugins` that must change to a temporary name beside it, then make all of
+//! it durable; a failure here (disk full, a file vanished, permissions) removes what was staged
+//! and leaves the product as it was, without a log line. *Commit*: rename the backup into place,
+//! rename each staged file over its target, write the metadata, logging each stage's lines once
+//! it is done. Ordered so that a run killed at any point leaves a tree on which the next run
+//! converges to the same result: the backup is complete before any plugin changes, and the
+//! metadata that records a change is written only after the change is on disk.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -13,7 +15,6 @@ use anyhow::{Context, Result};
 
 use crate::carbon_log::CarbonLog;
 use crate::fsops;
-use crate::layout::BACKUP_DIR;
 use crate::plan::{ApplyPlan, Plan};
 use crate::scan::{Kind, Scan, BACKUP_STAGING};
 
@@ -25,22 +26,59 @@ pub struct Written {
     pub unchanged: usize,
 }
 
+/// Everything staged and durable, not yet visible under its real name.
+#[derive(Default)]
+struct Staged {
+    /// The complete new backup, to be renamed to `patch0000`.
+    backup: Option<PathBuf>,
+    backed_up: usize,
+    /// (temporary file, target) in `plugins`.
+    files: Vec<(PathBuf, PathBuf)>,
+    /// Targets that already hold the right bytes: (source, target), for their time.
+    unchanged: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Staged {
+    /// Removes whatever was staged (after a failure).
+    fn discard(&self) {
+        if let Some(b) = &self.backup {
+            let _ = fs::remove_dir_all(b);
+        }
+        for (tmp, _) in &self.files {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
 pub fn execute(scan: &Scan, plan: &Plan, log: &mut CarbonLog) -> Result<Written> {
     let layout = &scan.layout;
-    for leftover in &scan.stale_temps {
+    let leftovers = scan
+        .stale_temps
+        .iter()
+        .chain(plan.apply.iter().flat_map(|a| a.stale_temps.iter()));
+    for leftover in leftovers {
         fsops::remove_leftover(leftover)?;
     }
-    fs::create_dir_all(&layout.metadata)
-        .with_context(|| format!("{}: cannot create", layout.metadata.display()))?;
-    log.emit(&plan.detection_log)?;
 
+    let mut staged = Staged::default();
+    if let Some(apply) = &plan.apply {
+        if let Err(e) = stage(scan, apply, &mut staged) {
+            staged.discard();
+            return Err(e);
+        }
+    }
+
+    fsops::create_dir_all_owned(&layout.metadata)?;
+    log.emit(&plan.detection_log)?;
     let mut written = Written::default();
     if let Some(apply) = &plan.apply {
-        if let Some(files) = &apply.backup {
-            written.backed_up = backup(&layout.plugins, &layout.patches, files)?;
+        if let Some(b) = &staged.backup {
+            fsops::rename(b, &layout.backup())?;
+            fsops::sync_dir(&layout.patches)?;
+            written.backed_up = staged.backed_up;
             log.emit(&apply.backup_log)?;
         }
-        write_plugins(&layout.plugins, apply, &mut written)?;
+        commit_plugins(&staged, &mut written)?;
         log.emit(&apply.apply_log)?;
     }
 
@@ -54,86 +92,96 @@ pub fn execute(scan: &Scan, plan: &Plan, log: &mut CarbonLog) -> Result<Written>
     Ok(written)
 }
 
-/// Copies `plugins` into a private staging dir beside `patch0000`, syncs it, and renames it to
-/// `patch0000`: the backup appears whole or not at all.
-fn backup(plugins: &Path, patches: &Path, tree: &[(PathBuf, Kind)]) -> Result<usize> {
-    fs::create_dir_all(patches).with_context(|| format!("{}: cannot create", patches.display()))?;
+fn stage(scan: &Scan, apply: &ApplyPlan, staged: &mut Staged) -> Result<()> {
+    let layout = &scan.layout;
+    if let Some(tree) = &apply.backup {
+        stage_backup(&layout.plugins, &layout.patches, tree, staged)?;
+    }
+    for dir in &apply.mkdirs {
+        let d = layout.plugins.join(dir);
+        fsops::create_dir_all_owned(&d)?;
+        if let Some(parent) = d.parent() {
+            fsops::sync_dir(parent)?;
+        }
+    }
+    for (rel, src) in &apply.writes {
+        let target = layout.plugins.join(rel);
+        if fsops::same_content(src, &target)? {
+            staged.unchanged.push((src.clone(), target));
+            continue;
+        }
+        let tmp = fsops::temp_beside(&target);
+        staged.files.push((tmp.clone(), target.clone()));
+        fsops::copy_new(src, &tmp, fsops::likeness(&target)?)?;
+    }
+    let temps: Vec<PathBuf> = staged.files.iter().map(|(t, _)| t.clone()).collect();
+    fsops::sync_files(&temps)
+}
+
+/// Copies `plugins` into a private staging dir beside `patch0000` and makes it durable.
+fn stage_backup(
+    plugins: &Path,
+    patches: &Path,
+    tree: &[(PathBuf, Kind)],
+    staged: &mut Staged,
+) -> Result<()> {
+    fsops::create_dir_all_owned(patches)?;
     let staging = patches.join(BACKUP_STAGING);
     fsops::remove_leftover(&staging)?;
     fs::create_dir(&staging).with_context(|| format!("{}: cannot create", staging.display()))?;
+    fsops::own_like_parent(&staging)?;
+    staged.backup = Some(staging.clone());
     let mut files = Vec::new();
     for (rel, kind) in tree {
         let dst = staging.join(rel);
         match kind {
             Kind::Dir => {
-                fs::create_dir(&dst).with_context(|| format!("{}: cannot create", dst.display()))?
+                fs::create_dir(&dst)
+                    .with_context(|| format!("{}: cannot create", dst.display()))?;
+                fsops::own_like_parent(&dst)?;
             }
             Kind::File => {
-                let src = plugins.join(rel);
-                let mode = fsops::existing_mode(&src)?;
-                fsops::copy_new(&src, &dst, mode)?;
+                fsops::copy_new(&plugins.join(rel), &dst, fsops::likeness(&dst)?)?;
                 files.push(dst);
             }
         }
     }
     fsops::copy_mtime(plugins, &staging)?;
-    fsops::sync_files(&files, &staging)?;
+    fsops::sync_files(&files)?;
     for (rel, kind) in tree.iter().rev() {
         if *kind == Kind::Dir {
             fsops::sync_dir(&staging.join(rel))?;
         }
     }
     fsops::sync_dir(&staging)?;
-    fsops::rename(&staging, &patches.join(BACKUP_DIR))?;
-    fsops::sync_dir(patches)?;
-    Ok(files.len())
+    staged.backed_up = files.len();
+    Ok(())
 }
 
-/// Puts every planned file in place: new content to a temp name beside the target, one sync
-/// for the batch, then the renames. Files already holding the right bytes are left alone.
-fn write_plugins(plugins: &Path, apply: &ApplyPlan, written: &mut Written) -> Result<()> {
-    for dir in &apply.mkdirs {
-        let d = plugins.join(dir);
-        fs::create_dir_all(&d).with_context(|| format!("{}: cannot create", d.display()))?;
-    }
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let result = (|| -> Result<()> {
-        for (rel, src) in &apply.writes {
-            let target = plugins.join(rel);
-            if fsops::same_content(src, &target)? {
-                // The launcher's rewrite would give it the source's time: a metadata-only change,
-                // safe under a running JVM.
-                fsops::copy_mtime(src, &target)?;
-                written.unchanged += 1;
-                continue;
+/// Renames each staged file over its target, then makes the renames durable. A failure half-way
+/// leaves some plugins new and the metadata old: the next run redoes the apply.
+fn commit_plugins(staged: &Staged, written: &mut Written) -> Result<()> {
+    let mut dirs = BTreeSet::new();
+    for (i, (tmp, target)) in staged.files.iter().enumerate() {
+        if let Err(e) = fsops::rename(tmp, target) {
+            for (tmp, _) in &staged.files[i..] {
+                let _ = fs::remove_file(tmp);
             }
-            let tmp = fsops::temp_beside(&target);
-            let mode = fsops::existing_mode(&target)?;
-            fsops::copy_new(src, &tmp, mode)?;
-            staged.push((tmp, target));
+            return Err(e);
         }
-        if staged.is_empty() {
-            return Ok(());
-        }
-        let temps: Vec<PathBuf> = staged.iter().map(|(t, _)| t.clone()).collect();
-        fsops::sync_files(&temps, plugins)?;
-        let mut dirs = BTreeSet::new();
-        while let Some((tmp, target)) = staged.pop() {
-            fsops::rename(&tmp, &target)?;
-            dirs.insert(target.parent().map(Path::to_path_buf).unwrap_or_default());
-            written.written += 1;
-        }
-        for d in dirs {
-            fsops::sync_dir(&d)?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        for (tmp, _) in &staged {
-            let _ = fs::remove_file(tmp);
-        }
+        dirs.insert(target.parent().map(Path::to_path_buf).unwrap_or_default());
+        written.written += 1;
     }
-    result
+    for d in dirs {
+        fsops::sync_dir(&d)?;
+    }
+    // The launcher's rewrite would give these their source's time: a metadata-only change,
+    // safe under a running JVM.
+    for (src, target) in &staged.unchanged {
+        fsops::copy_mtime(src, target)?;
+        written.unchanged += 1;
+    }
+    Ok(())
 }
 
 fn write_if_different(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -29,6 +29,9 @@ pub fn bundle_file_name(path: &Path, file_name: &str) -> Result<String> {
     ) else {
         return Ok(file_name.to_string());
     };
+    let (Ok(symbolic), Ok(version)) = (symbolic, version) else {
+        bail!("its manifest's Bundle-SymbolicName or Bundle-Version is not valid UTF-8");
+    };
     // `Bundle-SymbolicName: a.b;singleton:=true` names the bundle `a.b`.
     let symbolic = symbolic.split(';').next().unwrap_or_default();
     let name = format!("{symbolic}_{version}.jar");

@@ -1,7 +1,7 @@
 //! The launcher's log lines: which logger says what, where each logger's lines go (`patches.log`,
 //! the console, or both), and the log4j 1.2 layout `[%d] %5p {%c} - %x %m%n` (spec section 8).
 
-use std::fs::{self, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -128,16 +128,20 @@ impl CarbonLog {
         }
         if !file_text.is_empty() {
             if let Some(dir) = self.path.parent() {
-                fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                crate::fsops::create_dir_all_owned(dir)?;
             }
+            let existed = self.path.exists();
             let mut f = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&self.path)
-                .with_context(|| format!("cannot open {}", self.path.display()))?;
+                .with_context(|| format!("{}: cannot open", self.path.display()))?;
+            if !existed {
+                // log4j in the server appends to it later, as the product's user.
+                crate::fsops::own_like_parent(&self.path)?;
+            }
             f.write_all(file_text.as_bytes())
-                .with_context(|| format!("cannot write {}", self.path.display()))?;
+                .with_context(|| format!("{}: cannot write", self.path.display()))?;
         }
         if self.console && !console_text.is_empty() {
             let mut out = std::io::stdout().lock();
@@ -184,7 +188,7 @@ mod tests {
         ])
         .unwrap();
         log.emit(&[LogLine::info(Logger::PatchUtils, "c")]).unwrap();
-        let text = fs::read_to_string(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
         let bodies: Vec<_> = text.lines().map(|l| &l[26..]).collect();
         assert_eq!(
             bodies,

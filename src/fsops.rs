@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,10 +22,89 @@ pub fn temp_beside(target: &Path) -> PathBuf {
     dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()))
 }
 
+/// Who a new file at `target` should belong to, and with which mode: the file it replaces, or
+/// (for a file new to its directory) the umask's mode and, when we run as root, the directory's
+/// owner. So a run as root on a tree owned by the product's user leaves that user owning it,
+/// and the launcher, running as that user, can still rewrite its metadata.
+#[derive(Debug, Clone, Copy)]
+pub struct Likeness {
+    mode: Option<u32>,
+    owner: Option<(u32, u32)>,
+}
+
+pub fn likeness(target: &Path) -> Result<Likeness> {
+    let root = running_as_root();
+    match fs::metadata(target) {
+        Ok(m) => Ok(Likeness {
+            mode: Some(m.permissions().mode() & 0o7777),
+            owner: root.then(|| (m.uid(), m.gid())),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let parent = target.parent().unwrap_or(Path::new("."));
+            let owner = if root {
+                fs::metadata(parent).ok().map(|m| (m.uid(), m.gid()))
+            } else {
+                None
+            };
+            Ok(Likeness { mode: None, owner })
+        }
+        Err(e) => Err(e).with_context(|| format!("{}: cannot read", target.display())),
+    }
+}
+
+fn apply_likeness(f: &File, path: &Path, like: Likeness) -> Result<()> {
+    if let Some(mode) = like.mode {
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .with_context(|| format!("{}: cannot set permissions", path.display()))?;
+    }
+    if let Some((uid, gid)) = like.owner {
+        std::os::unix::fs::fchown(f, Some(uid), Some(gid))
+            .with_context(|| format!("{}: cannot set owner", path.display()))?;
+        if let Some(mode) = like.mode {
+            // chown clears set-id bits; put the mode back whole.
+            f.set_permissions(fs::Permissions::from_mode(mode))
+                .with_context(|| format!("{}: cannot set permissions", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// When running as root, gives `path` the owner of its parent directory: what we create in a
+/// product owned by its own user stays that user's.
+pub fn own_like_parent(path: &Path) -> Result<()> {
+    if !running_as_root() {
+        return Ok(());
+    }
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let m = fs::metadata(parent).with_context(|| format!("{}: cannot read", parent.display()))?;
+    std::os::unix::fs::chown(path, Some(m.uid()), Some(m.gid()))
+        .with_context(|| format!("{}: cannot set owner", path.display()))
+}
+
+/// `create_dir_all`, each directory it creates owned as [`own_like_parent`] says.
+pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_all_owned(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => own_like_parent(dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot create", dir.display())),
+    }
+}
+
 /// Copies `src` to the new file `dst` (which must not exist), keeping `src`'s modification time
-/// (as the launcher's copies do) and giving it `mode` (or the umask's default when `None`).
-/// Not synced: the caller syncs a batch at once.
-pub fn copy_new(src: &Path, dst: &Path, mode: Option<u32>) -> Result<()> {
+/// (as the launcher's copies do), with the mode and owner `like` says. Not synced: the caller
+/// syncs a batch at once.
+pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<()> {
     let mut input = File::open(src).with_context(|| format!("{}: cannot read", src.display()))?;
     let src_md = input
         .metadata()
@@ -45,10 +124,7 @@ pub fn copy_new(src: &Path, dst: &Path, mode: Option<u32>) -> Result<()> {
             src_md.len()
         );
     }
-    if let Some(mode) = mode {
-        out.set_permissions(fs::Permissions::from_mode(mode))
-            .with_context(|| format!("{}: cannot set permissions", dst.display()))?;
-    }
+    apply_likeness(&out, dst, like)?;
     let mtime = filetime::FileTime::from_last_modification_time(&src_md);
     filetime::set_file_handle_times(&out, None, Some(mtime))
         .with_context(|| format!("{}: cannot set modification time", dst.display()))?;
@@ -82,9 +158,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
             .with_context(|| format!("{}: cannot create", tmp.display()))?;
         f.write_all(bytes)
             .with_context(|| format!("{}: cannot write", tmp.display()))?;
-        if let Some(mode) = existing_mode(target)? {
-            f.set_permissions(fs::Permissions::from_mode(mode))?;
-        }
+        apply_likeness(&f, &tmp, likeness(target)?)?;
         f.sync_all()
             .with_context(|| format!("{}: cannot sync", tmp.display()))?;
         rename(&tmp, target)?;
@@ -94,15 +168,6 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
-}
-
-/// The permission bits of `path`, or `None` when it does not exist.
-pub fn existing_mode(path: &Path) -> Result<Option<u32>> {
-    match fs::metadata(path) {
-        Ok(m) => Ok(Some(m.permissions().mode() & 0o7777)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
-    }
 }
 
 pub fn rename(from: &Path, to: &Path) -> Result<()> {
@@ -120,16 +185,26 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// Above this many files one `syncfs` beats one `fsync` per file (each fsync commits the journal).
 const SYNCFS_THRESHOLD: usize = 64;
 
-/// Makes the content of `files` (all on the filesystem holding `anchor`) durable: one fsync each
-/// for a few files, one `syncfs` for many.
-pub fn sync_files(files: &[PathBuf], anchor: &Path) -> Result<()> {
-    if files.len() > SYNCFS_THRESHOLD {
-        return sync_filesystem(anchor);
+/// Makes the content of `files` durable: one fsync each for a few files, one `syncfs` per
+/// filesystem they are on for many.
+pub fn sync_files(files: &[PathBuf]) -> Result<()> {
+    if files.len() <= SYNCFS_THRESHOLD {
+        for f in files {
+            File::open(f)
+                .and_then(|h| h.sync_data())
+                .with_context(|| format!("{}: cannot sync", f.display()))?;
+        }
+        return Ok(());
     }
+    let mut devices = std::collections::BTreeMap::new();
     for f in files {
-        File::open(f)
-            .and_then(|h| h.sync_data())
-            .with_context(|| format!("{}: cannot sync", f.display()))?;
+        let dev = fs::metadata(f)
+            .with_context(|| format!("{}: cannot read", f.display()))?
+            .dev();
+        devices.entry(dev).or_insert(f);
+    }
+    for f in devices.values() {
+        sync_filesystem(f)?;
     }
     Ok(())
 }
@@ -200,7 +275,6 @@ pub fn remove_leftover(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn write_atomic_replaces_by_rename_and_keeps_mode() {
@@ -231,13 +305,20 @@ mod tests {
         let t = filetime::FileTime::from_unix_time(1_000_000_000, 123_456_789);
         filetime::set_file_mtime(&src, t).unwrap();
         let dst = dir.path().join("b.jar");
-        copy_new(&src, &dst, Some(0o600)).unwrap();
+        let like = Likeness {
+            mode: Some(0o600),
+            owner: None,
+        };
+        copy_new(&src, &dst, like).unwrap();
         let md = fs::metadata(&dst).unwrap();
         assert_eq!(filetime::FileTime::from_last_modification_time(&md), t);
         assert_eq!(md.permissions().mode() & 0o777, 0o600);
         assert!(same_content(&src, &dst).unwrap());
         fs::write(&dst, b"bytez").unwrap();
         assert!(!same_content(&src, &dst).unwrap());
-        assert!(copy_new(&src, &dst, None).is_err(), "never overwrites");
+        assert!(
+            copy_new(&src, &dst, likeness(&dst).unwrap()).is_err(),
+            "never overwrites"
+        );
     }
 }

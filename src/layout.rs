@@ -115,16 +115,11 @@ impl Layout {
                 repository.join("components/patches/.metadata"),
             ),
         };
-        let (patches_log, patches_log_shown) = match &s.patches_log {
-            Some(l) => {
-                let l = absolute(l)?;
-                (l.clone(), l)
-            }
-            None => (
-                carbon_home.join("repository/logs/patches.log"),
-                repository.join("logs/patches.log"),
-            ),
+        let patches_log = match &s.patches_log {
+            Some(l) => absolute(l)?,
+            None => carbon_home.join("repository/logs/patches.log"),
         };
+        let patches_log_shown = repository.join("logs/patches.log");
         Ok(Layout {
             plugins: components.join("plugins"),
             carbon_home,

@@ -51,7 +51,7 @@ impl Prepared {
     /// Reads the tree and plans; bad input is refused here, before anything is written.
     pub fn new(layout: &Layout) -> Result<Prepared> {
         let scan = scan::scan(layout)?;
-        let plan = plan::plan(&scan)?;
+        let plan = plan::plan(&scan, scan::read_trees)?;
         Ok(Prepared { scan, plan })
     }
 

@@ -24,18 +24,19 @@ impl fmt::Display for ManifestError {
 impl std::error::Error for ManifestError {}
 
 /// The main section's attributes, in file order; a repeated name keeps the last value (Java's
-/// `putValue` replaces).
+/// `putValue` replaces). Values are kept as bytes: Java decodes them as UTF-8, replacing what
+/// does not decode in its own way, so a value that is not UTF-8 is for the caller to refuse.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct MainAttributes(Vec<(String, String)>);
+pub struct MainAttributes(Vec<(String, Vec<u8>)>);
 
 impl MainAttributes {
     /// `Attributes.getValue`: names compare ASCII-case-insensitively.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<Result<&str, std::str::Utf8Error>> {
         self.0
             .iter()
             .rev()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| std::str::from_utf8(v))
     }
 }
 
@@ -44,6 +45,13 @@ impl MainAttributes {
 /// the buffer is not returned at all (Java drops it).
 struct Lines<'a> {
     rest: &'a [u8],
+}
+
+impl Lines<'_> {
+    /// Java's `peek()`: the next raw byte, even of a last line that `next` will drop.
+    fn next_is_continuation(&self) -> bool {
+        self.rest.first() == Some(&b' ')
+    }
 }
 
 impl<'a> Iterator for Lines<'a> {
@@ -86,10 +94,10 @@ fn valid_name(name: &[u8]) -> bool {
 /// Reads one section's headers (Java's `Attributes.read`) until an empty line or the end.
 /// Returns the headers and how many lines were consumed.
 fn read_section(
-    lines: &mut std::iter::Peekable<Lines<'_>>,
+    lines: &mut Lines<'_>,
     line_no: &mut usize,
-) -> Result<Vec<(String, String)>, ManifestError> {
-    let mut out: Vec<(String, String)> = Vec::new();
+) -> Result<Vec<(String, Vec<u8>)>, ManifestError> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
     let mut name: Option<String> = None;
     let mut pending: Option<Vec<u8>> = None;
     while let Some(raw) = lines.next() {
@@ -98,7 +106,7 @@ fn read_section(
         if line.is_empty() {
             break;
         }
-        let next_continues = lines.peek().is_some_and(|l| l.first() == Some(&b' '));
+        let next_continues = lines.next_is_continuation();
         let value = if line[0] == b' ' {
             let Some(mut buf) = pending.take() else {
                 return Err(ManifestError {
@@ -136,7 +144,7 @@ fn read_section(
             value
         };
         let n = name.clone().expect("a value always follows a name");
-        out.push((n, String::from_utf8_lossy(&value).into_owned()));
+        out.push((n, value));
     }
     Ok(out)
 }
@@ -144,7 +152,7 @@ fn read_section(
 /// Parses a whole manifest as Java's `new Manifest(InputStream)` does, returning the main
 /// section. Later sections must start with `Name: ` and are checked but not kept.
 pub fn parse(bytes: &[u8]) -> Result<MainAttributes, ManifestError> {
-    let mut lines = Lines { rest: bytes }.peekable();
+    let mut lines = Lines { rest: bytes };
     let mut line_no = 0;
     let main = read_section(&mut lines, &mut line_no)?;
     // Per-entry sections: blank lines between them are skipped; each starts with "Name: ".
@@ -162,8 +170,10 @@ pub fn parse(bytes: &[u8]) -> Result<MainAttributes, ManifestError> {
             });
         }
         // A wrapped entry name: its continuation lines belong to the name.
-        while lines.peek().is_some_and(|l| l.first() == Some(&b' ')) {
-            lines.next();
+        while lines.next_is_continuation() {
+            if lines.next().is_none() {
+                break;
+            }
             line_no += 1;
         }
         read_section(&mut lines, &mut line_no)?;
@@ -182,8 +192,11 @@ mod tests {
     #[test]
     fn plain_headers_any_case() {
         let m = main("Manifest-Version: 1.0\r\nbundle-symbolicname: org.a;singleton:=true\r\nBUNDLE-VERSION: 1.2.3\r\n\r\n");
-        assert_eq!(m.get("Bundle-SymbolicName"), Some("org.a;singleton:=true"));
-        assert_eq!(m.get("Bundle-Version"), Some("1.2.3"));
+        assert_eq!(
+            m.get("Bundle-SymbolicName"),
+            Some(Ok("org.a;singleton:=true"))
+        );
+        assert_eq!(m.get("Bundle-Version"), Some(Ok("1.2.3")));
         assert_eq!(m.get("Export-Package"), None);
     }
 
@@ -193,28 +206,37 @@ mod tests {
             main("Bundle-SymbolicName: org.wso2.carbon.\n very.long.na\n me\nBundle-Version: 1\n");
         assert_eq!(
             m.get("bundle-symbolicname"),
-            Some("org.wso2.carbon.very.long.name")
+            Some(Ok("org.wso2.carbon.very.long.name"))
         );
-        assert_eq!(m.get("bundle-version"), Some("1"));
+        assert_eq!(m.get("bundle-version"), Some(Ok("1")));
     }
 
     #[test]
     fn values_are_not_trimmed_and_last_duplicate_wins() {
         let m = main("Bundle-Version: 1.0 \nBundle-Version:  2.0\n");
-        assert_eq!(m.get("Bundle-Version"), Some(" 2.0"));
+        assert_eq!(m.get("Bundle-Version"), Some(Ok(" 2.0")));
     }
 
     #[test]
     fn main_section_ends_at_empty_line() {
         let m = main("A: 1\n\nName: x/y.class\nBundle-Version: 9\n");
-        assert_eq!(m.get("A"), Some("1"));
+        assert_eq!(m.get("A"), Some(Ok("1")));
         assert_eq!(m.get("Bundle-Version"), None);
     }
 
     #[test]
     fn unterminated_last_line_is_dropped() {
         let m = main("A: 1\nBundle-Version: 2");
-        assert_eq!(m.get("A"), Some("1"));
+        assert_eq!(m.get("A"), Some(Ok("1")));
+        assert_eq!(m.get("Bundle-Version"), None);
+    }
+
+    #[test]
+    fn unterminated_continuation_drops_the_whole_header() {
+        // Java peeks the raw next byte: the header waits for its continuation, which is then
+        // dropped with the unterminated line, and the header never lands.
+        let m = main("Bundle-SymbolicName: a\nBundle-Version: 1\n 2");
+        assert_eq!(m.get("Bundle-SymbolicName"), Some(Ok("a")));
         assert_eq!(m.get("Bundle-Version"), None);
     }
 
@@ -243,6 +265,12 @@ mod tests {
         assert!(parse(b": x\n").is_err());
         assert!(parse(b"A: 1\n\nNot-A-Name-Line: x\n").is_err());
         assert!(parse(b"A: 1\n\n\n\nName: a\n B\nX: 1\n\n\nName: b\n").is_ok());
+    }
+
+    #[test]
+    fn values_keep_their_bytes() {
+        let m = parse(b"Bundle-Version: 1.\xff\n").unwrap();
+        assert!(m.get("Bundle-Version").unwrap().is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::detect::{self, DetectError};
 use crate::digest::Md5Sum;
 use crate::java::{self, JavaHashMap};
 use crate::layout::BACKUP_DIR;
-use crate::scan::{Backup, Kind, Scan, Source};
+use crate::scan::{Backup, Kind, Scan, Source, Trees};
 
 /// One entry of the launcher's latest-jars map: where the jar comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub struct ApplyPlan {
     pub backup_log: Vec<LogLine>,
     /// `Applying patches ...` through the last `Patched …` line.
     pub apply_log: Vec<LogLine>,
+    /// Our temporary files left in `plugins` or `patch0000` by an interrupted run.
+    pub stale_temps: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,16 +70,13 @@ fn utils(msg: impl Into<String>) -> LogLine {
 
 /// Names of the apply order (spec section 3, step 2).
 pub fn apply_order(scan: &Scan) -> Vec<String> {
-    let mut order = Vec::new();
-    if let Some(sp) = &scan.latest_servicepack {
-        order.push(sp.source.name.clone());
-    }
-    for c in &scan.patch_candidates {
-        if c.is_dir && !scan.listed_by_servicepack(&c.name) {
-            order.push(c.name.clone());
-        }
-    }
-    order
+    let sp = scan
+        .latest_servicepack
+        .iter()
+        .map(|sp| sp.source.name.as_str());
+    sp.chain(scan.applied_patch_names())
+        .map(String::from)
+        .collect()
 }
 
 /// The latest-jars map: the service pack's `lib`, then each patch dir in play, later entries
@@ -117,7 +116,9 @@ fn patched_lines(src: &Source, log: &mut Vec<LogLine>) {
     }
 }
 
-pub fn plan(scan: &Scan) -> Result<Plan> {
+/// Plans a run. `read_trees` is called only when the run applies: only then does the launcher
+/// read `plugins` and `patch0000`.
+pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Result<Plan> {
     let layout = &scan.layout;
     let order = apply_order(scan);
     let mut detection_log = vec![utils("Checking for patch changes ...")];
@@ -156,7 +157,7 @@ pub fn plan(scan: &Scan) -> Result<Plan> {
             Logger::PatchInstaller,
             "Patch changes detected ",
         ));
-        let (apply, dir_lines) = apply_plan(scan)?;
+        let (apply, dir_lines) = apply_plan(scan, read_trees(scan)?)?;
         let mut text = String::new();
         for l in dir_lines {
             text.push_str(&l);
@@ -187,15 +188,18 @@ pub fn plan(scan: &Scan) -> Result<Plan> {
 }
 
 /// The copy work and the new `prePatchedDir.txt` lines of a run that applies.
-fn apply_plan(scan: &Scan) -> Result<(ApplyPlan, Vec<String>)> {
+fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
     let layout = &scan.layout;
-    let mut plan = ApplyPlan::default();
+    let mut plan = ApplyPlan {
+        stale_temps: trees.stale_temps,
+        ..ApplyPlan::default()
+    };
     // What plugins will look like, to refuse a file landing on a directory (or the reverse)
     // before anything is written: the launcher dies half-way on those.
-    let mut kinds: BTreeMap<PathBuf, Kind> = scan.plugins.clone();
-    let restore = match &scan.backup {
+    let mut kinds: BTreeMap<PathBuf, Kind> = trees.plugins.clone();
+    match scan.backup {
         Backup::Missing => {
-            plan.backup = Some(scan.plugins.iter().map(|(p, k)| (p.clone(), *k)).collect());
+            plan.backup = Some(trees.plugins.into_iter().collect());
             plan.backup_log = vec![
                 utils(format!("Backed up plugins to {BACKUP_DIR}")),
                 LogLine::info(
@@ -203,16 +207,15 @@ fn apply_plan(scan: &Scan) -> Result<(ApplyPlan, Vec<String>)> {
                     format!("Backed up plugins to {BACKUP_DIR}"),
                 ),
             ];
-            false
         }
         Backup::NotADirectory => bail!(
             "{}: exists but is not a directory, so plugins cannot be restored from it",
             layout.backup().display()
         ),
-        Backup::Present(_) => true,
-    };
+        Backup::Present => {}
+    }
     plan.apply_log.push(utils("Applying patches ..."));
-    if let Backup::Present(tree) = &scan.backup {
+    if let Some(tree) = &trees.backup {
         plan.apply_log
             .push(utils("restoring bundle backup directory"));
         for (rel, kind) in tree {
@@ -235,7 +238,6 @@ fn apply_plan(scan: &Scan) -> Result<(ApplyPlan, Vec<String>)> {
             }
         }
     }
-    let _ = restore;
 
     let mut dir_lines = Vec::new();
     let copy_from = |src: &Source, plan: &mut ApplyPlan| -> Result<()> {
@@ -265,12 +267,7 @@ fn apply_plan(scan: &Scan) -> Result<(ApplyPlan, Vec<String>)> {
         copy_from(src, &mut plan)?;
     }
     // prePatchedDir.txt: the patch dirs listed after the backup exists, so patch0000 is there.
-    let mut names: Vec<String> = scan
-        .patch_candidates
-        .iter()
-        .filter(|c| c.is_dir && !scan.listed_by_servicepack(&c.name))
-        .map(|c| c.name.clone())
-        .collect();
+    let mut names: Vec<String> = scan.applied_patch_names().map(String::from).collect();
     if scan.backup == Backup::Missing && !scan.listed_by_servicepack(BACKUP_DIR) {
         names.push(BACKUP_DIR.to_string());
         names.sort_by(|a, b| java::compare(a, b));

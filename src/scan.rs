@@ -68,42 +68,62 @@ pub enum Kind {
 /// A directory tree: relative path → kind, parents before children.
 pub type Tree = BTreeMap<PathBuf, Kind>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What `patch0000` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backup {
     Missing,
-    Present(Tree),
+    Present,
     /// `patch0000` exists but is not a directory: the launcher would fail restoring from it.
     NotADirectory,
+}
+
+/// The trees an apply copies: `plugins` (into a new backup, or as the target of the restore)
+/// and `patch0000` (restored from). Read only when a run applies, as the launcher does.
+#[derive(Debug, Clone, Default)]
+pub struct Trees {
+    pub plugins: Tree,
+    /// `Some` when `patch0000` exists.
+    pub backup: Option<Tree>,
+    /// Our temporary files left in `plugins` or `patch0000` by an interrupted run.
+    pub stale_temps: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Scan {
     pub layout: Layout,
-    /// Sorted by `String.compareTo`.
-    pub servicepack_candidates: Vec<Candidate>,
-    /// The last service-pack candidate, when it is a directory.
+    /// The last service-pack candidate (sorted by `String.compareTo`), when it is a directory.
     pub latest_servicepack: Option<ServicePack>,
     /// Sorted by `String.compareTo`.
     pub patch_candidates: Vec<Candidate>,
     /// Patch dirs whose jars are in play: directories, not `patch0000`, not listed by the
     /// service pack; sorted.
     pub patch_dirs: Vec<Source>,
-    pub plugins: Tree,
     pub backup: Backup,
     /// `prePatchedDir.txt` lines; `None` when the file does not exist.
     pub pre_patched_dir: Option<Vec<String>>,
     /// `prePatchedJARs.txt` text; `None` when the file does not exist.
     pub pre_patched_jars: Option<String>,
-    /// Leftovers of an interrupted run of ours, to be removed before writing.
+    /// Leftovers of an interrupted run of ours in the patches and metadata dirs.
     pub stale_temps: Vec<PathBuf>,
+}
+
+fn is_listed(sp: Option<&ServicePack>, name: &str) -> bool {
+    sp.is_some_and(|sp| sp.listed.iter().any(|l| l == name))
 }
 
 impl Scan {
     /// Whether the latest service pack lists `name` in `servicepack_patches.txt`.
     pub fn listed_by_servicepack(&self, name: &str) -> bool {
-        self.latest_servicepack
-            .as_ref()
-            .is_some_and(|sp| sp.listed.iter().any(|l| l == name))
+        is_listed(self.latest_servicepack.as_ref(), name)
+    }
+
+    /// The patch candidates the launcher applies (and writes to `prePatchedDir.txt`):
+    /// directories not listed by the service pack, `patch0000` included, sorted.
+    pub fn applied_patch_names(&self) -> impl Iterator<Item = &str> {
+        self.patch_candidates
+            .iter()
+            .filter(|c| c.is_dir && !self.listed_by_servicepack(&c.name))
+            .map(|c| c.name.as_str())
     }
 }
 
@@ -198,7 +218,7 @@ fn read_source(name: &str, dir: &Path, what: &str, why: &str) -> Result<Source> 
 
 fn read_servicepack(dir: &Path, name: &str) -> Result<ServicePack> {
     let lib = dir.join(layout::SERVICEPACK_LIB_DIR);
-    if !is_dir(&lib) {
+    if !lib.exists() {
         bail!(
             "{}: the latest service pack has no {}/ directory",
             dir.display(),
@@ -217,6 +237,15 @@ fn read_servicepack(dir: &Path, name: &str) -> Result<ServicePack> {
         .into_iter()
         .map(String::from)
         .collect();
+    if !is_dir(&lib) {
+        // A `lib` that is a file: the launcher lists nothing in it and applies nothing from it.
+        let source = Source {
+            name: name.to_string(),
+            path: lib,
+            entries: Vec::new(),
+        };
+        return Ok(ServicePack { source, listed });
+    }
     let source = read_source(
         name,
         &lib,
@@ -236,8 +265,9 @@ fn read_text(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// Lists a tree recursively (following links, as Java's `File` does), parents first. Our own
-/// temporary files are left out and reported in `temps`.
+/// Lists a tree recursively (following links, as Java's `File` does), parents first, and checks
+/// every file can be read (so a copy cannot fail half-way on it). Our own temporary files are
+/// left out and reported in `temps`.
 fn read_tree(root: &Path, temps: &mut Vec<PathBuf>) -> Result<Tree> {
     let mut tree = Tree::new();
     let mut walk = walkdir::WalkDir::new(root)
@@ -245,7 +275,13 @@ fn read_tree(root: &Path, temps: &mut Vec<PathBuf>) -> Result<Tree> {
         .min_depth(1)
         .into_iter();
     while let Some(e) = walk.next() {
-        let e = e.with_context(|| format!("{}: cannot list", root.display()))?;
+        let e = e.map_err(|e| {
+            let at = e.path().unwrap_or(root).display().to_string();
+            anyhow!(
+                "{at}: cannot read: {}",
+                e.io_error().map_or(e.to_string(), |io| io.to_string())
+            )
+        })?;
         let name = e.file_name().to_str().ok_or_else(|| {
             anyhow!(
                 "{}: name is not valid UTF-8; the launcher would mangle it",
@@ -266,6 +302,8 @@ fn read_tree(root: &Path, temps: &mut Vec<PathBuf>) -> Result<Tree> {
         let kind = if e.file_type().is_dir() {
             Kind::Dir
         } else if e.file_type().is_file() {
+            fs::File::open(e.path())
+                .with_context(|| format!("{}: cannot read", e.path().display()))?;
             Kind::File
         } else {
             bail!("{}: not a regular file or directory", e.path().display());
@@ -275,19 +313,25 @@ fn read_tree(root: &Path, temps: &mut Vec<PathBuf>) -> Result<Tree> {
     Ok(tree)
 }
 
-/// Reads everything the plan needs. Refuses (with the file and the reason) what the launcher
-/// would fail on half-way.
+/// Reads the trees an apply copies. Called only when a run applies.
+pub fn read_trees(scan: &Scan) -> Result<Trees> {
+    let mut trees = Trees::default();
+    trees.plugins = read_tree(&scan.layout.plugins, &mut trees.stale_temps)?;
+    if scan.backup == Backup::Present {
+        trees.backup = Some(read_tree(&scan.layout.backup(), &mut trees.stale_temps)?);
+    }
+    Ok(trees)
+}
+
+/// Reads everything detection and planning need. Refuses (with the file and the reason) what
+/// the launcher would fail on half-way.
 pub fn scan(layout: &Layout) -> Result<Scan> {
-    let plugins_md = fs::metadata(&layout.plugins);
-    if !plugins_md.as_ref().is_ok_and(|m| m.is_dir()) {
+    if !is_dir(&layout.plugins) {
         bail!(
             "{}: the plugins directory is missing (is this a Carbon product home?)",
             layout.plugins.display()
         );
     }
-    let mut stale_temps = Vec::new();
-    let plugins = read_tree(&layout.plugins, &mut stale_temps)?;
-
     let servicepack_candidates = candidates(&layout.servicepacks)?;
     let latest_servicepack = match servicepack_candidates.last() {
         Some(c) if c.is_dir => Some(read_servicepack(
@@ -296,16 +340,14 @@ pub fn scan(layout: &Layout) -> Result<Scan> {
         )?),
         _ => None,
     };
-    let listed = |name: &str| {
-        latest_servicepack
-            .as_ref()
-            .is_some_and(|sp| sp.listed.iter().any(|l| l == name))
-    };
 
     let patch_candidates = candidates(&layout.patches)?;
     let mut patch_dirs = Vec::new();
     for c in &patch_candidates {
-        if c.is_dir && c.name != layout::BACKUP_DIR && !listed(&c.name) {
+        if c.is_dir
+            && c.name != layout::BACKUP_DIR
+            && !is_listed(latest_servicepack.as_ref(), &c.name)
+        {
             let dir = layout.patches.join(&c.name);
             patch_dirs.push(read_source(
                 &c.name,
@@ -320,7 +362,7 @@ pub fn scan(layout: &Layout) -> Result<Scan> {
     let backup = match fs::metadata(&backup_path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Backup::Missing,
         Err(e) => return Err(e).with_context(|| format!("{}: cannot read", backup_path.display())),
-        Ok(m) if m.is_dir() => Backup::Present(read_tree(&backup_path, &mut stale_temps)?),
+        Ok(m) if m.is_dir() => Backup::Present,
         Ok(_) => Backup::NotADirectory,
     };
 
@@ -328,24 +370,21 @@ pub fn scan(layout: &Layout) -> Result<Scan> {
         .map(|t| java::read_lines(&t).into_iter().map(String::from).collect());
     let pre_patched_jars = read_text(&layout.pre_patched_jars_file())?;
 
+    let mut stale_temps = Vec::new();
     for dir in [&layout.metadata, &layout.patches] {
-        if let Some(entries) = list_dir(dir).unwrap_or(None) {
-            for (name, path) in entries {
-                let name = name.as_encoded_bytes();
-                if name.starts_with(TEMP_PREFIX.as_bytes()) || name == BACKUP_STAGING.as_bytes() {
-                    stale_temps.push(path);
-                }
+        for (name, path) in list_dir(dir)?.unwrap_or_default() {
+            let name = name.as_encoded_bytes();
+            if name.starts_with(TEMP_PREFIX.as_bytes()) || name == BACKUP_STAGING.as_bytes() {
+                stale_temps.push(path);
             }
         }
     }
 
     Ok(Scan {
         layout: layout.clone(),
-        servicepack_candidates,
         latest_servicepack,
         patch_candidates,
         patch_dirs,
-        plugins,
         backup,
         pre_patched_dir,
         pre_patched_jars,

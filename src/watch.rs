@@ -236,8 +236,7 @@ impl Watcher {
     }
 
     fn report(&self, summary: &Summary) {
-        if let Err(e) = std::fs::create_dir_all(&self.state_dir)
-            .map_err(anyhow::Error::from)
+        if let Err(e) = crate::fsops::create_dir_all_owned(&self.state_dir)
             .and_then(|_| metrics::write_status(&self.state_dir.join(STATUS_FILE), summary))
         {
             tracing::warn!("cannot write the status file: {e:#}");

@@ -122,6 +122,8 @@ fn replaces_by_rename_keeps_modes_and_leaves_no_temporary_file() {
     let p = Product::new(tmp.path(), &[("a", "1"), ("b", "1")]);
     let a = p.plugins().join("a_1.jar");
     fs::set_permissions(&a, fs::Permissions::from_mode(0o640)).unwrap();
+    let a_time = filetime::FileTime::from_unix_time(1_456_827_332, 123_000_000);
+    filetime::set_file_mtime(&a, a_time).unwrap();
     let inode = fs::metadata(&a).unwrap().ino();
     // A running server holding the old jar open keeps reading the old bytes.
     let mut held = fs::File::open(&a).unwrap();
@@ -150,14 +152,16 @@ fn replaces_by_rename_keeps_modes_and_leaves_no_temporary_file() {
     let mut seen = Vec::new();
     held.read_to_end(&mut seen).unwrap();
     assert_eq!(seen, old);
-    // The backup keeps the original's mode and modification time.
+    // The backup's files are new files: the umask's mode (as a fresh file gets), and the
+    // original's modification time.
+    let fresh = tmp.path().join("fresh");
+    fs::write(&fresh, b"").unwrap();
+    let umask_mode = fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
     let backed = fs::metadata(p.backup_dir().join("a_1.jar")).unwrap();
-    assert_eq!(backed.permissions().mode() & 0o777, 0o640);
+    assert_eq!(backed.permissions().mode() & 0o777, umask_mode);
     assert_eq!(
-        backed.mtime(),
-        fs::metadata(p.backup_dir().join("b_1.jar"))
-            .unwrap()
-            .mtime()
+        filetime::FileTime::from_last_modification_time(&backed),
+        a_time
     );
     // The patch's copy keeps the patch jar's modification time, as the launcher's does.
     assert_eq!(

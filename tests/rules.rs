@@ -127,3 +127,77 @@ fn order_of_patch_dirs_and_last_writer() {
     )));
     assert!(jars.contains(&format!("readme.txt:{}\n", md5_hex(b"notes"))));
 }
+
+/// The launcher reads `plugins` only when it applies: an odd entry there (a dangling link) does
+/// not stop a run that has nothing to apply.
+#[test]
+fn plugins_are_not_read_when_nothing_applies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Product::new(tmp.path(), &[("a", "1")]);
+    std::os::unix::fs::symlink("/nonexistent", p.plugins().join("dangling.jar")).unwrap();
+    ok(&p.apply(&[]));
+    assert_eq!(p.read_metadata("prePatchedDir.txt"), "");
+    assert_eq!(p.read_metadata("prePatchedJARs.txt"), "");
+    // When it does apply, the same entry is refused before anything is written.
+    p.add_patch_jar("patch0001", "a_1.jar", "a", "1", "patched");
+    let before = snapshot(&p.home);
+    let out = p.apply(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dangling.jar"));
+    assert_eq!(snapshot(&p.home), before);
+}
+
+/// A service pack whose `lib` is a file: the launcher lists nothing in it, applies nothing from
+/// it, and records the service pack as applied.
+#[test]
+fn servicepack_lib_that_is_a_file_applies_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Product::new(tmp.path(), &[("a", "1")]);
+    write(&p.servicepacks().join("servicepack001/lib"), b"not a dir");
+    write(
+        &p.servicepacks()
+            .join("servicepack001/servicepack_patches.txt"),
+        b"",
+    );
+    ok(&p.apply(&[]));
+    assert_eq!(
+        p.read_metadata("prePatchedDir.txt"),
+        "servicepack001\npatch0000\n"
+    );
+    assert_eq!(p.read_metadata("prePatchedJARs.txt"), "");
+}
+
+/// Run as root on a product owned by its own user, new and replaced files keep that user, so
+/// the launcher (running as that user) can still rewrite them.
+#[test]
+fn files_keep_the_product_owner() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Product::new(tmp.path(), &[("a", "1"), ("b", "1")]);
+    p.add_patch_jar("patch0001", "a_1.jar", "a", "1", "patched");
+    p.add_patch_jar("patch0001", "c_1.jar", "c", "1", "new bundle");
+    let root = unsafe { libc::geteuid() } == 0;
+    // As root: give the product to another user first. Otherwise everything is ours anyway.
+    let (uid, gid) = if root {
+        (4321, 4321)
+    } else {
+        unsafe { (libc::geteuid(), libc::getegid()) }
+    };
+    if root {
+        for e in walkdir::WalkDir::new(&p.home) {
+            std::os::unix::fs::lchown(e.unwrap().path(), Some(uid), Some(gid)).unwrap();
+        }
+    }
+    ok(&p.apply(&[]));
+    for f in [
+        p.plugins().join("a_1.jar"),
+        p.plugins().join("c_1.jar"),
+        p.backup_dir().join("b_1.jar"),
+        p.metadata().join("prePatchedDir.txt"),
+        p.metadata().join("prePatchedJARs.txt"),
+        p.patches_log(),
+    ] {
+        let md = fs::metadata(&f).unwrap();
+        assert_eq!((md.uid(), md.gid()), (uid, gid), "{}", f.display());
+    }
+}
