@@ -177,6 +177,17 @@ fn relevant(path: &Path, layout: &Layout) -> bool {
         .any(|root| path.starts_with(root) || root.starts_with(path))
 }
 
+/// Whether an event can change what is there. Opening and reading (our own scans do) and access
+/// times do not; reacting to them would make every cycle trigger the next.
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{MetadataKind, ModifyKind};
+    use notify::EventKind;
+    !matches!(
+        kind,
+        EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime))
+    )
+}
+
 /// systemd's notification socket, when there is one.
 fn sd_notify(states: &[sd_notify::NotifyState]) {
     let _ = sd_notify::notify(false, states);
@@ -326,10 +337,9 @@ fn event_loop(
     rx: &Receiver<Msg>,
     first: CycleResult,
 ) -> Result<i32> {
-    let mut watchdog_usec = 0u64;
-    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec)
-        .then(|| Duration::from_micros(watchdog_usec / 2));
-    let mut last_ping = Instant::now();
+    let watchdog = Watchdog::start();
+    let beat = watchdog.as_ref().map(|w| w.interval);
+    let mut last_beat = Instant::now();
     // When the next cycle is due: a settle time after the last relevant event.
     let mut due: Option<Instant> = None;
     let mut deferred = after_cycle(&first, w.settings.settle, &mut due);
@@ -343,8 +353,8 @@ fn event_loop(
         if deferred {
             sooner(SERVER_CHECK);
         }
-        if let Some(p) = watchdog {
-            sooner((last_ping + p).saturating_duration_since(now));
+        if let Some(p) = beat {
+            sooner((last_beat + p).saturating_duration_since(now));
         }
         // Idle means blocked here: no timer runs unless something is due.
         let msg = match wait {
@@ -375,6 +385,7 @@ fn event_loop(
             Some(Msg::Fs(Ok(events))) => {
                 if events
                     .iter()
+                    .filter(|e| changes_content(&e.kind))
                     .flat_map(|e| e.paths.iter())
                     .any(|p| relevant(p, &w.layout))
                 {
@@ -392,21 +403,87 @@ fn event_loop(
             }
             None => {}
         }
-        if let Some(p) = watchdog {
-            if last_ping.elapsed() >= p {
-                sd_notify(&[sd_notify::NotifyState::Watchdog]);
-                last_ping = Instant::now();
-            }
+        if let Some(w) = &watchdog {
+            w.beat();
+            last_beat = Instant::now();
         }
         let settled = due.is_some_and(|t| Instant::now() >= t);
         let server_gone = deferred && !server::detect(&w.layout.carbon_home).is_running();
         if settled || server_gone {
             due = None;
+            watchdog.as_ref().inspect(|w| w.cycle_started());
             let r = w.cycle(false);
+            watchdog.as_ref().inspect(|w| w.beat());
             deferred = after_cycle(&r, w.settings.settle, &mut due);
         }
     }
     Ok(exit::OK)
+}
+
+/// systemd's watchdog, fed from a thread of its own so that a long cycle (a large first backup,
+/// a wait for another apply's lock) is not taken for a hang. The thread pings while the loop
+/// beats, or while a cycle has been running for less than [`MAX_CYCLE`]; a loop stuck elsewhere,
+/// or a cycle stuck longer, stops the pings and lets systemd restart the watcher.
+struct Watchdog {
+    interval: Duration,
+    /// Milliseconds since `epoch` of the loop's last beat.
+    beat: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Milliseconds since `epoch` when the running cycle started; 0 when none runs.
+    cycle: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    epoch: Instant,
+}
+
+/// The longest a cycle may run before the watchdog lets systemd step in.
+const MAX_CYCLE: Duration = Duration::from_secs(30 * 60);
+
+impl Watchdog {
+    fn start() -> Option<Watchdog> {
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        use std::sync::Arc;
+        let mut usec = 0u64;
+        if !sd_notify::watchdog_enabled(false, &mut usec) {
+            return None;
+        }
+        let interval = Duration::from_micros(usec / 2);
+        let epoch = Instant::now();
+        let (beat, cycle) = (Arc::new(AtomicU64::new(1)), Arc::new(AtomicU64::new(0)));
+        let (b, c) = (beat.clone(), cycle.clone());
+        std::thread::spawn(move || loop {
+            std::thread::sleep(interval);
+            let now = epoch.elapsed().as_millis() as u64;
+            let started = c.load(Relaxed);
+            let alive = if started != 0 {
+                now - started < MAX_CYCLE.as_millis() as u64
+            } else {
+                now - b.load(Relaxed) < 3 * interval.as_millis() as u64
+            };
+            if alive {
+                sd_notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        });
+        Some(Watchdog {
+            interval,
+            beat,
+            cycle,
+            epoch,
+        })
+    }
+
+    fn now(&self) -> u64 {
+        (self.epoch.elapsed().as_millis() as u64).max(1)
+    }
+
+    /// The loop is alive and no cycle runs.
+    fn beat(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.beat.store(self.now(), Relaxed);
+        self.cycle.store(0, Relaxed);
+    }
+
+    fn cycle_started(&self) {
+        self.cycle
+            .store(self.now(), std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// What a cycle's result means for the loop: whether a change now waits for the server, and

@@ -20,16 +20,30 @@ struct Watcher {
 
 impl Watcher {
     fn start(p: &Product, extra: &[&str]) -> Watcher {
+        Watcher::start_with_env(p, extra, &[])
+    }
+
+    fn start_with_env(p: &Product, extra: &[&str], env: &[(&str, &str)]) -> Watcher {
         let status = p.home.join("repository/.carbon-patcher/watch-status.json");
         let _ = fs::remove_file(&status);
         let out = fs::File::create(p.home.with_extension("watch.out")).unwrap();
         let err = fs::File::create(p.home.with_extension("watch.err")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_carbon-patcher"))
+        let bin = env!("CARGO_BIN_EXE_carbon-patcher");
+        let via_shell = env.iter().any(|(k, _)| *k == "CARBON_PATCHER_VIA_SHELL");
+        let mut cmd = if via_shell {
+            let mut c = Command::new("sh");
+            c.args(["-c", "WATCHDOG_PID=$$ exec \"$0\" \"$@\"", bin]);
+            c
+        } else {
+            Command::new(bin)
+        };
+        let child = cmd
             .args(["watch", "--carbon-home", p.home.to_str().unwrap()])
             .args(extra)
             .env_remove("CARBON_HOME")
             .env_remove("NOTIFY_SOCKET")
             .env("CARBON_PATCHER_LOG", "debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .spawn()
@@ -363,4 +377,86 @@ fn dirs_that_appear_later_or_are_recreated_are_watched() {
         fs::read(p.plugins().join("c_1.jar")).unwrap(),
         bundle_jar("c", "1", "sp2")
     );
+}
+
+/// Under systemd (`Type=notify`): READY after the first cycle, a STATUS line, watchdog pings
+/// while idle, STOPPING on SIGTERM. A datagram socket stands in for systemd's.
+#[test]
+fn systemd_notifications() {
+    use std::os::unix::net::UnixDatagram;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    drop_patch(&p, "patch0001", "a");
+    let sock_path = tmp.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    // systemd names the watched pid in WATCHDOG_PID: a shell that execs the watcher knows it.
+    let mut w = Watcher::start_with_env(
+        &p,
+        &["--settle", "0.3"],
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+            ("CARBON_PATCHER_VIA_SHELL", "1"),
+        ],
+    );
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(3)
+        && !(seen.iter().any(|m: &String| m.contains("READY=1"))
+            && seen.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2)
+    {
+        let n = sock.recv(&mut buf).expect("a notification");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let status = seen
+        .iter()
+        .find(|m| m.starts_with("STATUS="))
+        .expect("a STATUS line");
+    assert_eq!(status, "STATUS=1 patches applied\n", "{seen:?}");
+    let ready = seen.iter().position(|m| m.contains("READY=1")).unwrap();
+    assert!(seen.iter().position(|m| m.starts_with("STATUS=")).unwrap() < ready);
+    assert!(
+        seen.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2,
+        "{seen:?}"
+    );
+    w.signal(libc::SIGTERM);
+    assert_eq!(w.wait_exit(Duration::from_secs(2)), Some(0));
+    let mut stopping = false;
+    while let Ok(n) = sock.recv(&mut buf) {
+        if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
+            stopping = true;
+            break;
+        }
+    }
+    assert!(stopping);
+}
+
+/// A watcher's own reads (its scans open every patch jar) are not changes: an idle watcher runs
+/// no cycle after its first, even with a patch and a service pack to read.
+#[test]
+fn idle_watcher_does_not_trigger_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    drop_patch(&p, "patch0001", "a");
+    p.add_servicepack("servicepack001", &[("b_1.jar", "b", "1", "sp")], &[]);
+    let metrics = tmp.path().join("m.prom");
+    let _w = Watcher::start(
+        &p,
+        &[
+            "--settle",
+            "0.2",
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ],
+    );
+    sleep(Duration::from_millis(2000));
+    let text = fs::read_to_string(&metrics).unwrap();
+    let cycles: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("carbon_patcher_cycles_total"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(cycles, 1, "{text}");
 }
