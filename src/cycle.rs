@@ -44,7 +44,7 @@ fn lock_cycle(layout: &Layout, timeout: Duration) -> Result<Option<DirLock>, Cyc
     if !layout.plugins.is_dir() {
         return Ok(None);
     }
-    match lock::lock_within(&layout.plugins, timeout) {
+    match lock::lock_within(&layout.plugins, &layout.lock_file("cycle"), timeout) {
         Ok(l) => Ok(Some(l)),
         Err(LockError::Busy { holder }) => Err(CycleResult::Busy { holder }),
         Err(LockError::Io(e)) => Err(CycleResult::Failed(e)),

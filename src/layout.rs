@@ -137,6 +137,13 @@ impl Layout {
         self.patches.join(BACKUP_DIR)
     }
 
+    /// Where a lock named `name` lives on filesystems that cannot lock a directory.
+    pub fn lock_file(&self, name: &str) -> PathBuf {
+        self.repository
+            .join(".carbon-patcher")
+            .join(format!("{name}.lock"))
+    }
+
     pub fn pre_patched_dir_file(&self) -> PathBuf {
         self.metadata.join(PRE_PATCHED_DIR_FILE)
     }

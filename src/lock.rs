@@ -3,6 +3,10 @@
 //! watcher per home); every apply cycle, the watcher's and a one-shot `apply`'s, holds the
 //! `plugins` dir's lock while it scans, plans and writes, so cycles never interleave. Locks die
 //! with their process, so a killed run never leaves a stale one.
+//!
+//! Where a directory cannot be locked (NFS emulates `flock` with byte-range locks, which need a
+//! descriptor open for writing, and a directory cannot be opened so), the lock is taken on a
+//! file of ours instead, `<repository>/.carbon-patcher/<name>.lock`, holding the holder's pid.
 
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
@@ -34,25 +38,65 @@ fn open_dir(dir: &Path) -> Result<File, LockError> {
         .map_err(LockError::Io)
 }
 
-/// Takes the lock on `dir` at once or reports its holder.
-pub fn try_lock(dir: &Path) -> Result<DirLock, LockError> {
+/// Takes the lock on `dir` at once or reports its holder; `fallback` is the lock file used where
+/// `dir` cannot be locked.
+pub fn try_lock(dir: &Path, fallback: &Path) -> Result<DirLock, LockError> {
     let file = open_dir(dir)?;
     match file.try_lock() {
         Ok(()) => Ok(DirLock { _file: file }),
         Err(fs::TryLockError::WouldBlock) => Err(LockError::Busy {
             holder: holder_of(dir),
         }),
+        Err(fs::TryLockError::Error(e))
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EBADF | libc::ENOLCK | libc::EOPNOTSUPP)
+            ) =>
+        {
+            try_lock_file(fallback)
+        }
         Err(fs::TryLockError::Error(e)) => Err(LockError::Io(
             anyhow::Error::new(e).context(format!("{}: cannot lock", dir.display())),
         )),
     }
 }
 
+/// The lock on a file of ours, which records the holder's pid.
+pub fn try_lock_file(path: &Path) -> Result<DirLock, LockError> {
+    let io = |e: std::io::Error, what: &str| {
+        LockError::Io(anyhow::Error::new(e).context(format!("{}: cannot {what}", path.display())))
+    };
+    if let Some(dir) = path.parent() {
+        crate::fsops::create_dir_all_owned(dir).map_err(LockError::Io)?;
+    }
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| io(e, "open to lock"))?;
+    match file.try_lock() {
+        Ok(()) => {
+            use std::io::Write;
+            file.set_len(0).map_err(|e| io(e, "write"))?;
+            write!(file, "{}", std::process::id()).map_err(|e| io(e, "write"))?;
+            Ok(DirLock { _file: file })
+        }
+        Err(fs::TryLockError::WouldBlock) => Err(LockError::Busy {
+            holder: fs::read_to_string(path)
+                .ok()
+                .and_then(|t| t.trim().parse().ok()),
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(io(e, "lock")),
+    }
+}
+
 /// Takes the lock on `dir`, waiting up to `timeout` for its holder to finish.
-pub fn lock_within(dir: &Path, timeout: Duration) -> Result<DirLock, LockError> {
+pub fn lock_within(dir: &Path, fallback: &Path, timeout: Duration) -> Result<DirLock, LockError> {
     let deadline = Instant::now() + timeout;
     loop {
-        match try_lock(dir) {
+        match try_lock(dir, fallback) {
             Err(LockError::Busy { holder }) => {
                 if Instant::now() >= deadline {
                     return Err(LockError::Busy { holder });
@@ -84,18 +128,37 @@ mod tests {
     #[test]
     fn second_lock_is_busy_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let first = try_lock(dir.path()).unwrap();
-        match try_lock(dir.path()) {
+        let fallback = dir.path().join("x.lock");
+        let first = try_lock(dir.path(), &fallback).unwrap();
+        match try_lock(dir.path(), &fallback) {
             Err(LockError::Busy { holder }) => assert_eq!(holder, Some(std::process::id())),
             other => panic!("expected busy, got {other:?}"),
         }
         let t = Instant::now();
         assert!(matches!(
-            lock_within(dir.path(), Duration::from_millis(200)),
+            lock_within(dir.path(), &fallback, Duration::from_millis(200)),
             Err(LockError::Busy { .. })
         ));
         assert!(t.elapsed() >= Duration::from_millis(200));
         drop(first);
-        assert!(lock_within(dir.path(), Duration::from_millis(200)).is_ok());
+        assert!(lock_within(dir.path(), &fallback, Duration::from_millis(200)).is_ok());
+        assert!(!fallback.exists(), "a local directory needs no lock file");
+    }
+
+    #[test]
+    fn lock_file_fallback_records_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/cycle.lock");
+        let first = try_lock_file(&path).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            std::process::id().to_string()
+        );
+        match try_lock_file(&path) {
+            Err(LockError::Busy { holder }) => assert_eq!(holder, Some(std::process::id())),
+            other => panic!("expected busy, got {other:?}"),
+        }
+        drop(first);
+        assert!(try_lock_file(&path).is_ok());
     }
 }

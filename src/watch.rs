@@ -283,7 +283,7 @@ impl Watcher {
 /// Runs the watcher until SIGTERM or SIGINT; returns the exit code.
 pub fn run(flags: WatchFlags, config: Option<PathBuf>, settings: WatchSettings) -> Result<i32> {
     let layout = Layout::resolve(&settings.paths)?;
-    let _home_lock = match lock::try_lock(&layout.carbon_home) {
+    let _home_lock = match lock::try_lock(&layout.carbon_home, &layout.lock_file("watch")) {
         Ok(l) => l,
         Err(LockError::Busy { holder }) => {
             eprintln!(
