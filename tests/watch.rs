@@ -126,7 +126,8 @@ fn product(root: &Path) -> Product {
 fn patch_dropped_in_is_applied_within_settle_time() {
     let tmp = tempfile::tempdir().unwrap();
     let p = product(tmp.path());
-    let w = Watcher::start(&p, &["--settle", "1"]);
+    let logs = tmp.path().join("oplog");
+    let w = Watcher::start(&p, &["--settle", "1", "--log-dir", logs.to_str().unwrap()]);
     // The first cycle ran the launcher's step: metadata now exists.
     assert!(p.metadata().join("prePatchedJARs.txt").exists());
     drop_patch(&p, "patch0001", "a");
@@ -147,6 +148,19 @@ fn patch_dropped_in_is_applied_within_settle_time() {
             w.status()["last_cycle_result"].as_str(),
             Some("applied" | "up_to_date")
         )
+    });
+    // The operational log also goes to a daily rolling file in --log-dir.
+    wait_for(Duration::from_secs(2), "the rolling log", || {
+        fs::read_dir(&logs).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("carbon-patcher.log")
+                    && fs::read_to_string(e.path())
+                        .unwrap_or_default()
+                        .contains("cycle done")
+            })
+        })
     });
 }
 
