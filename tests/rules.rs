@@ -8,15 +8,6 @@ use std::fs;
 
 use common::*;
 
-fn ok(out: &std::process::Output) {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Lines end at `\n`, `\r\n` or `\r`; nothing is trimmed, blank lines are kept. A name listed
 /// with a trailing space does not match the dir, so that patch is applied on its own as well.
 #[test]
@@ -40,7 +31,7 @@ fn servicepack_list_line_ends_and_no_trimming() {
             .join("servicepack001/servicepack_patches.txt"),
         b"patch0001\r\n\rpatch0002\rpatch0003 \npatch0004",
     );
-    ok(&p.apply(&[]));
+    assert_ok(&p.apply(&[]));
     // Listed (skipped): patch0001, patch0002, patch0004. Not listed: "patch0003 " ≠ patch0003.
     assert_eq!(
         p.read_metadata("prePatchedDir.txt"),
@@ -70,24 +61,16 @@ fn jar_deleted_from_applied_patch_is_not_a_change() {
     let p = Product::new(tmp.path(), &[("a", "1"), ("b", "1")]);
     p.add_patch_jar("patch0001", "a_1.jar", "a", "1", "patched");
     p.add_patch_jar("patch0001", "b_1.jar", "b", "1", "patched");
-    ok(&p.apply(&[]));
+    assert_ok(&p.apply(&[]));
     fs::remove_file(p.patches().join("patch0001/b_1.jar")).unwrap();
     let len = log_len(&p);
     let out = p.apply(&[]);
-    ok(&out);
+    assert_ok(&out);
     assert!(
         out.stdout.is_empty(),
         "nothing applied, nothing on the console"
     );
-    assert_eq!(
-        new_log_lines(&p, len),
-        vec![
-            " INFO {org.wso2.carbon.server.util.PatchUtils} -  Checking for patch changes ...",
-            " INFO {org.wso2.carbon.server.util.PatchUtils} -  No new patch or service pack detected, server will start without applying patches ",
-            " INFO {org.wso2.carbon.server.util.PatchUtils} -  Patch verification started",
-            " INFO {org.wso2.carbon.server.util.PatchUtils} -  Patch verification successfully completed",
-        ]
-    );
+    assert_eq!(new_log_lines(&p, len), NO_CHANGE_LOG);
     assert_eq!(
         p.read_metadata("prePatchedJARs.txt"),
         format!("a_1.jar:{}\n", md5_hex(&bundle_jar("a", "1", "patched")))
@@ -110,7 +93,7 @@ fn order_of_patch_dirs_and_last_writer() {
     write(&p.patches().join("patch10/readme.txt"), b"notes");
     // Not a candidate: ignored entirely.
     p.add_patch_jar("hotfix1", "a_1.jar", "a", "1", "ignored");
-    ok(&p.apply(&[]));
+    assert_ok(&p.apply(&[]));
     assert_eq!(
         fs::read(p.plugins().join("a_1.jar")).unwrap(),
         bundle_jar("a", "1", "from patch9")
@@ -135,7 +118,7 @@ fn plugins_are_not_read_when_nothing_applies() {
     let tmp = tempfile::tempdir().unwrap();
     let p = Product::new(tmp.path(), &[("a", "1")]);
     std::os::unix::fs::symlink("/nonexistent", p.plugins().join("dangling.jar")).unwrap();
-    ok(&p.apply(&[]));
+    assert_ok(&p.apply(&[]));
     assert_eq!(p.read_metadata("prePatchedDir.txt"), "");
     assert_eq!(p.read_metadata("prePatchedJARs.txt"), "");
     // When it does apply, the same entry is refused before anything is written.
@@ -159,7 +142,7 @@ fn servicepack_lib_that_is_a_file_applies_nothing() {
             .join("servicepack001/servicepack_patches.txt"),
         b"",
     );
-    ok(&p.apply(&[]));
+    assert_ok(&p.apply(&[]));
     assert_eq!(
         p.read_metadata("prePatchedDir.txt"),
         "servicepack001\npatch0000\n"
@@ -188,7 +171,7 @@ fn files_keep_the_product_owner() {
             std::os::unix::fs::lchown(e.unwrap().path(), Some(uid), Some(gid)).unwrap();
         }
     }
-    ok(&p.apply(&[]));
+    assert_ok(&p.apply(&[]));
     for f in [
         p.plugins().join("a_1.jar"),
         p.plugins().join("c_1.jar"),

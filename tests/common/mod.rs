@@ -208,3 +208,21 @@ pub fn md5_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// Asserts a run exited 0, showing its standard error otherwise.
+pub fn assert_ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `patches.log` lines of a run that finds nothing to do (timestamps cut).
+pub const NO_CHANGE_LOG: [&str; 4] = [
+    " INFO {org.wso2.carbon.server.util.PatchUtils} -  Checking for patch changes ...",
+    " INFO {org.wso2.carbon.server.util.PatchUtils} -  No new patch or service pack detected, server will start without applying patches ",
+    " INFO {org.wso2.carbon.server.util.PatchUtils} -  Patch verification started",
+    " INFO {org.wso2.carbon.server.util.PatchUtils} -  Patch verification successfully completed",
+];
