@@ -11,11 +11,11 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::carbon_log::CarbonLog;
 use crate::fsops;
-use crate::plan::{ApplyPlan, Plan};
+use crate::plan::Plan;
 use crate::scan::{Kind, Scan, BACKUP_STAGING};
 
 /// What a run did to `plugins`.
@@ -29,6 +29,8 @@ pub struct Written {
 /// Everything staged and durable, not yet visible under its real name.
 #[derive(Default)]
 struct Staged {
+    /// Directories this run created (to remove again if staging fails), deepest last.
+    dirs: Vec<PathBuf>,
     /// The complete new backup, to be renamed to `patch0000`.
     backup: Option<PathBuf>,
     backed_up: usize,
@@ -36,17 +38,32 @@ struct Staged {
     files: Vec<(PathBuf, PathBuf)>,
     /// Targets that already hold the right bytes: (source, target), for their time.
     unchanged: Vec<(PathBuf, PathBuf)>,
+    /// (temporary file, target) of the metadata files that change.
+    metadata: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Staged {
-    /// Removes whatever was staged (after a failure).
+    /// Removes whatever was staged (after a failure), so the product is as it was.
     fn discard(&self) {
         if let Some(b) = &self.backup {
             let _ = fs::remove_dir_all(b);
         }
-        for (tmp, _) in &self.files {
+        for (tmp, _) in self.files.iter().chain(&self.metadata) {
             let _ = fs::remove_file(tmp);
         }
+        for d in self.dirs.iter().rev() {
+            let _ = fs::remove_dir(d);
+        }
+    }
+
+    /// Creates `dir` and its missing parents, remembering what it created.
+    fn create_dir_all(&mut self, dir: &Path) -> Result<()> {
+        let missing: Vec<&Path> = dir.ancestors().take_while(|a| !a.is_dir()).collect();
+        for d in missing.into_iter().rev() {
+            fsops::create_dir_owned(d)?;
+            self.dirs.push(d.to_path_buf());
+        }
+        Ok(())
     }
 }
 
@@ -61,61 +78,80 @@ pub fn execute(scan: &Scan, plan: &Plan, log: &mut CarbonLog) -> Result<Written>
     }
 
     let mut staged = Staged::default();
-    if let Some(apply) = &plan.apply {
-        if let Err(e) = stage(scan, apply, &mut staged) {
-            staged.discard();
-            return Err(e);
-        }
+    if let Err(e) = stage(scan, plan, &mut staged) {
+        staged.discard();
+        return Err(e);
     }
 
-    fsops::create_dir_all_owned(&layout.metadata)?;
-    log.emit(&plan.detection_log)?;
+    log.emit(&plan.detection_log);
     let mut written = Written::default();
     if let Some(apply) = &plan.apply {
         if let Some(b) = &staged.backup {
             fsops::rename(b, &layout.backup())?;
             fsops::sync_dir(&layout.patches)?;
             written.backed_up = staged.backed_up;
-            log.emit(&apply.backup_log)?;
+            log.emit(&apply.backup_log);
         }
         commit_plugins(&staged, &mut written)?;
-        log.emit(&apply.apply_log)?;
+        log.emit(&apply.apply_log);
     }
-
-    if let Some(text) = &plan.pre_patched_dir {
-        write_if_different(&layout.pre_patched_dir_file(), text.as_bytes())?;
+    // prePatchedDir.txt first: should a kill fall between the two, the JARs file still
+    // records the old jars, and verification rewrites it on the next run.
+    for (tmp, target) in &staged.metadata {
+        fsops::rename(tmp, target)?;
     }
-    write_if_different(
-        &layout.pre_patched_jars_file(),
-        plan.pre_patched_jars.as_bytes(),
-    )?;
+    if !staged.metadata.is_empty() {
+        fsops::sync_dir(&layout.metadata)?;
+    }
     Ok(written)
 }
 
-fn stage(scan: &Scan, apply: &ApplyPlan, staged: &mut Staged) -> Result<()> {
+/// Everything a run writes, under temporary names, made durable; nothing visible changes.
+fn stage(scan: &Scan, plan: &Plan, staged: &mut Staged) -> Result<()> {
     let layout = &scan.layout;
-    if let Some(tree) = &apply.backup {
-        stage_backup(&layout.plugins, &layout.patches, tree, staged)?;
-    }
-    for dir in &apply.mkdirs {
-        let d = layout.plugins.join(dir);
-        fsops::create_dir_all_owned(&d)?;
-        if let Some(parent) = d.parent() {
-            fsops::sync_dir(parent)?;
+    if let Some(apply) = &plan.apply {
+        if let Some(tree) = &apply.backup {
+            stage_backup(&layout.plugins, &layout.patches, tree, staged)?;
+        }
+        for dir in &apply.mkdirs {
+            staged.create_dir_all(&layout.plugins.join(dir))?;
+        }
+        for (rel, src) in &apply.writes {
+            let target = layout.plugins.join(rel);
+            if fsops::same_content(src, &target)? {
+                staged.unchanged.push((src.clone(), target));
+                continue;
+            }
+            let tmp = fsops::temp_beside(&target);
+            staged.files.push((tmp.clone(), target.clone()));
+            fsops::copy_new(src, &tmp, fsops::likeness(&target)?)?;
+        }
+        let temps: Vec<PathBuf> = staged.files.iter().map(|(t, _)| t.clone()).collect();
+        fsops::sync_files(&temps)?;
+        for d in &staged.dirs {
+            fsops::sync_dir(d.parent().unwrap_or(Path::new("/")))?;
         }
     }
-    for (rel, src) in &apply.writes {
-        let target = layout.plugins.join(rel);
-        if fsops::same_content(src, &target)? {
-            staged.unchanged.push((src.clone(), target));
+    staged.create_dir_all(&layout.metadata)?;
+    let metadata = [
+        (
+            layout.pre_patched_dir_file(),
+            plan.pre_patched_dir.as_deref(),
+        ),
+        (
+            layout.pre_patched_jars_file(),
+            Some(plan.pre_patched_jars.as_str()),
+        ),
+    ];
+    for (target, want) in metadata {
+        let Some(want) = want else { continue };
+        if fs::read(&target).is_ok_and(|old| old == want.as_bytes()) {
             continue;
         }
-        let tmp = fsops::temp_beside(&target);
-        staged.files.push((tmp.clone(), target.clone()));
-        fsops::copy_new(src, &tmp, fsops::likeness(&target)?)?;
+        let tmp = fsops::stage_write(&target, want.as_bytes())?;
+        staged.metadata.push((tmp, target));
     }
-    let temps: Vec<PathBuf> = staged.files.iter().map(|(t, _)| t.clone()).collect();
-    fsops::sync_files(&temps)
+    Ok(())
 }
 
 /// Copies `plugins` into a private staging dir beside `patch0000` and makes it durable.
@@ -125,21 +161,16 @@ fn stage_backup(
     tree: &[(PathBuf, Kind)],
     staged: &mut Staged,
 ) -> Result<()> {
-    fsops::create_dir_all_owned(patches)?;
+    staged.create_dir_all(patches)?;
     let staging = patches.join(BACKUP_STAGING);
     fsops::remove_leftover(&staging)?;
-    fs::create_dir(&staging).with_context(|| format!("{}: cannot create", staging.display()))?;
-    fsops::own_like_parent(&staging)?;
+    fsops::create_dir_owned(&staging)?;
     staged.backup = Some(staging.clone());
     let mut files = Vec::new();
     for (rel, kind) in tree {
         let dst = staging.join(rel);
         match kind {
-            Kind::Dir => {
-                fs::create_dir(&dst)
-                    .with_context(|| format!("{}: cannot create", dst.display()))?;
-                fsops::own_like_parent(&dst)?;
-            }
+            Kind::Dir => fsops::create_dir_owned(&dst)?,
             Kind::File => {
                 fsops::copy_new(&plugins.join(rel), &dst, fsops::likeness(&dst)?)?;
                 files.push(dst);
@@ -164,7 +195,7 @@ fn commit_plugins(staged: &Staged, written: &mut Written) -> Result<()> {
     let mut dirs = BTreeSet::new();
     for (i, (tmp, target)) in staged.files.iter().enumerate() {
         if let Err(e) = fsops::rename(tmp, target) {
-            for (tmp, _) in &staged.files[i..] {
+            for (tmp, _) in staged.files[i..].iter().chain(&staged.metadata) {
                 let _ = fs::remove_file(tmp);
             }
             return Err(e);
@@ -182,11 +213,4 @@ fn commit_plugins(staged: &Staged, written: &mut Written) -> Result<()> {
         written.unchanged += 1;
     }
     Ok(())
-}
-
-fn write_if_different(path: &Path, bytes: &[u8]) -> Result<()> {
-    if fs::read(path).is_ok_and(|old| old == bytes) {
-        return Ok(());
-    }
-    fsops::write_atomic(path, bytes)
 }

@@ -110,9 +110,11 @@ impl CarbonLog {
         }
     }
 
-    pub fn emit(&mut self, lines: &[LogLine]) -> Result<()> {
+    /// Writes `lines`. `patches.log` is a record, not state: a failure to append (a full disk)
+    /// is reported on standard error and does not fail the run, whose files are already right.
+    pub fn emit(&mut self, lines: &[LogLine]) {
         if lines.is_empty() {
-            return Ok(());
+            return;
         }
         let now = chrono::Local::now();
         let mut file_text = String::new();
@@ -127,21 +129,9 @@ impl CarbonLog {
             }
         }
         if !file_text.is_empty() {
-            if let Some(dir) = self.path.parent() {
-                crate::fsops::create_dir_all_owned(dir)?;
+            if let Err(e) = self.append(&file_text) {
+                tracing::warn!("{e:#}; these lines are missing from it:\n{file_text}");
             }
-            let existed = self.path.exists();
-            let mut f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .with_context(|| format!("{}: cannot open", self.path.display()))?;
-            if !existed {
-                // log4j in the server appends to it later, as the product's user.
-                crate::fsops::own_like_parent(&self.path)?;
-            }
-            f.write_all(file_text.as_bytes())
-                .with_context(|| format!("{}: cannot write", self.path.display()))?;
         }
         if self.console && !console_text.is_empty() {
             let mut out = std::io::stdout().lock();
@@ -149,7 +139,26 @@ impl CarbonLog {
             let _ = out.write_all(console_text.as_bytes());
             let _ = out.flush();
         }
-        Ok(())
+    }
+
+    fn append(&self, text: &str) -> Result<()> {
+        if let Some(dir) = self.path.parent() {
+            crate::fsops::create_dir_all_owned(dir)?;
+        }
+        crate::fault::point(&self.path)
+            .with_context(|| format!("{}: cannot write", self.path.display()))?;
+        let existed = self.path.exists();
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("{}: cannot open", self.path.display()))?;
+        if !existed {
+            // log4j in the server appends to it later, as the product's user.
+            crate::fsops::own_like_parent(&self.path)?;
+        }
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("{}: cannot write", self.path.display()))
     }
 }
 
@@ -185,9 +194,8 @@ mod tests {
             LogLine::info(Logger::PatchUtils, "a"),
             LogLine::info(Logger::Console, "console only"),
             LogLine::info(Logger::PatchInstaller, "b"),
-        ])
-        .unwrap();
-        log.emit(&[LogLine::info(Logger::PatchUtils, "c")]).unwrap();
+        ]);
+        log.emit(&[LogLine::info(Logger::PatchUtils, "c")]);
         let text = std::fs::read_to_string(&path).unwrap();
         let bodies: Vec<_> = text.lines().map(|l| &l[26..]).collect();
         assert_eq!(

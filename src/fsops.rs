@@ -11,7 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 
+use crate::fault;
 use crate::scan::TEMP_PREFIX;
+
+/// A fault point (see [`fault`]) as an error of this module's kind.
+fn point(path: &Path) -> Result<()> {
+    fault::point(path).with_context(|| format!("{}: cannot write", path.display()))
+}
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -82,8 +88,16 @@ pub fn own_like_parent(path: &Path) -> Result<()> {
     }
     let parent = path.parent().unwrap_or(Path::new("/"));
     let m = fs::metadata(parent).with_context(|| format!("{}: cannot read", parent.display()))?;
+    point(path)?;
     std::os::unix::fs::chown(path, Some(m.uid()), Some(m.gid()))
         .with_context(|| format!("{}: cannot set owner", path.display()))
+}
+
+/// Creates the directory `dir`, whose parent exists, owned as [`own_like_parent`] says.
+pub fn create_dir_owned(dir: &Path) -> Result<()> {
+    point(dir)?;
+    fs::create_dir(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    own_like_parent(dir)
 }
 
 /// `create_dir_all`, each directory it creates owned as [`own_like_parent`] says.
@@ -94,6 +108,7 @@ pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
     if let Some(parent) = dir.parent() {
         create_dir_all_owned(parent)?;
     }
+    point(dir)?;
     match fs::create_dir(dir) {
         Ok(()) => own_like_parent(dir),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -105,6 +120,7 @@ pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
 /// (as the launcher's copies do), with the mode and owner `like` says. Not synced: the caller
 /// syncs a batch at once.
 pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<()> {
+    point(dst)?;
     let mut input = File::open(src).with_context(|| format!("{}: cannot read", src.display()))?;
     let src_md = input
         .metadata()
@@ -124,6 +140,8 @@ pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<()> {
             src_md.len()
         );
     }
+    // A kill here leaves a whole temporary file that never got its name.
+    point(dst)?;
     apply_likeness(&out, dst, like)?;
     let mtime = filetime::FileTime::from_last_modification_time(&src_md);
     filetime::set_file_handle_times(&out, None, Some(mtime))
@@ -140,17 +158,19 @@ pub fn copy_mtime(from: &Path, to: &Path) -> Result<()> {
         .map(|m| filetime::FileTime::from_last_modification_time(&m))
         .with_context(|| format!("{}: cannot read", to.display()))?;
     if want != have {
+        point(to)?;
         filetime::set_file_mtime(to, want)
             .with_context(|| format!("{}: cannot set modification time", to.display()))?;
     }
     Ok(())
 }
 
-/// Writes `bytes` to `target` atomically and durably: temp file, fsync, rename, fsync dir.
-/// Keeps the permissions of the file it replaces.
-pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to a new temporary file beside `target`, with the mode and owner of the file
+/// it will replace, and syncs it; [`rename`] then puts it in place. Returns the temporary path.
+pub fn stage_write(target: &Path, bytes: &[u8]) -> Result<PathBuf> {
     let tmp = temp_beside(target);
     let result = (|| -> Result<()> {
+        point(&tmp)?;
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -159,24 +179,44 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
         f.write_all(bytes)
             .with_context(|| format!("{}: cannot write", tmp.display()))?;
         apply_likeness(&f, &tmp, likeness(target)?)?;
-        f.sync_all()
-            .with_context(|| format!("{}: cannot sync", tmp.display()))?;
-        rename(&tmp, target)?;
-        sync_dir(target.parent().unwrap_or(Path::new(".")))
+        if !fault::no_sync() {
+            f.sync_all()
+                .with_context(|| format!("{}: cannot sync", tmp.display()))?;
+        }
+        Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
+}
+
+/// Writes `bytes` to `target` atomically and durably: temp file, fsync, rename, fsync dir.
+/// Keeps the permissions and owner of the file it replaces.
+pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = stage_write(target, bytes)?;
+    if let Err(e) = rename(&tmp, target) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(target.parent().unwrap_or(Path::new(".")))
 }
 
 pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    point(to)?;
     fs::rename(from, to)
         .with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))
 }
 
 /// Makes a directory's entries (new names, renames) durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
+    if fault::no_sync() {
+        return Ok(());
+    }
+    point(dir)?;
     File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("{}: cannot sync directory", dir.display()))
@@ -188,6 +228,10 @@ const SYNCFS_THRESHOLD: usize = 64;
 /// Makes the content of `files` durable: one fsync each for a few files, one `syncfs` per
 /// filesystem they are on for many.
 pub fn sync_files(files: &[PathBuf]) -> Result<()> {
+    if fault::no_sync() || files.is_empty() {
+        return Ok(());
+    }
+    point(&files[0])?;
     if files.len() <= SYNCFS_THRESHOLD {
         for f in files {
             File::open(f)
@@ -263,6 +307,7 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Removes a leftover of ours (file or directory tree); already gone is fine.
 pub fn remove_leftover(path: &Path) -> Result<()> {
+    point(path)?;
     let r = match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),

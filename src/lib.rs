@@ -14,6 +14,7 @@ pub mod cycle;
 pub mod demo;
 pub mod detect;
 pub mod digest;
+pub mod fault;
 pub mod fsops;
 pub mod java;
 pub mod layout;
@@ -84,7 +85,7 @@ impl Prepared {
         let mut log = CarbonLog::new(&layout.patches_log, console);
         let written = apply::execute(&self.scan, &self.plan, &mut log)?;
         let warnings = verify::mismatches(layout, &self.plan)?;
-        log.emit(&verify::log_lines(layout, self.plan.applies(), &warnings))?;
+        log.emit(&verify::log_lines(layout, self.plan.applies(), &warnings));
         Ok(Outcome {
             applied: self.plan.applies(),
             written,

@@ -64,6 +64,7 @@ fn main() -> ExitCode {
             run_demo(&args)
         }
     };
+    carbon_patcher::fault::report();
     ExitCode::from(code as u8)
 }
 
