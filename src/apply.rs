@@ -1,9 +1,9 @@
-//! Executes a [`Plan`] in two phases. *Stage*: build the new `patch0000` under a private name and
-//! copy every file of `plugins` that must change to a temporary name beside it, then make all of
-//! it durable; a failure here (disk full, a file vanished, permissions) removes what was staged
-//! and leaves the product as it was, without a log line. *Commit*: rename the backup into place,
-//! rename each staged file over its target, write the metadata, logging each stage's lines once
-//! it is done. Ordered so that a run killed at any point leaves a tree on which the next run
+//! Executes a [`Plan`] in two phases. *Stage*: build the new `patch0000` under a private name,
+//! copy every file of `plugins` that must change and both metadata files to temporary names
+//! beside their targets, make all of it durable, and append the run's lines to `patches.log`
+//! (whole or not at all); a failure here (disk full, a file vanished, permissions) removes what
+//! was staged and leaves the product as it was. *Commit*: rename the backup into place, each
+//! staged plugin over its target, then the metadata: renames only, which need no space. Ordered so that a run killed at any point leaves a tree on which the next run
 //! converges to the same result: the backup is complete before any plugin changes, and the
 //! metadata that records a change is written only after the change is on disk.
 
@@ -83,18 +83,25 @@ pub fn execute(scan: &Scan, plan: &Plan, log: &mut CarbonLog) -> Result<Written>
         return Err(e);
     }
 
-    log.emit(&plan.detection_log);
-    let mut written = Written::default();
+    // The lines of what is about to be committed, written whole or not at all: the last step
+    // that can fail for lack of space, so a full disk still leaves the product as it was.
+    let mut lines = plan.detection_log.clone();
     if let Some(apply) = &plan.apply {
-        if let Some(b) = &staged.backup {
-            fsops::rename(b, &layout.backup())?;
-            fsops::sync_dir(&layout.patches)?;
-            written.backed_up = staged.backed_up;
-            log.emit(&apply.backup_log);
-        }
-        commit_plugins(&staged, &mut written)?;
-        log.emit(&apply.apply_log);
+        lines.extend(apply.backup_log.iter().cloned());
+        lines.extend(apply.apply_log.iter().cloned());
     }
+    if let Err(e) = log.emit_all_or_nothing(&lines) {
+        staged.discard();
+        return Err(e);
+    }
+
+    let mut written = Written::default();
+    if let Some(b) = &staged.backup {
+        fsops::rename(b, &layout.backup())?;
+        fsops::sync_dir(&layout.patches)?;
+        written.backed_up = staged.backed_up;
+    }
+    commit_plugins(&staged, &mut written)?;
     // prePatchedDir.txt first: should a kill fall between the two, the JARs file still
     // records the old jars, and verification rewrites it on the next run.
     for (tmp, target) in &staged.metadata {

@@ -110,15 +110,10 @@ impl CarbonLog {
         }
     }
 
-    /// Writes `lines`. `patches.log` is a record, not state: a failure to append (a full disk)
-    /// is reported on standard error and does not fail the run, whose files are already right.
-    pub fn emit(&mut self, lines: &[LogLine]) {
-        if lines.is_empty() {
-            return;
-        }
+    /// Splits `lines` into the `patches.log` text and the console text.
+    fn render(lines: &[LogLine]) -> (String, String) {
         let now = chrono::Local::now();
-        let mut file_text = String::new();
-        let mut console_text = String::new();
+        let (mut file_text, mut console_text) = (String::new(), String::new());
         for l in lines {
             let text = l.render(now);
             if l.logger.to_file() {
@@ -128,11 +123,10 @@ impl CarbonLog {
                 console_text.push_str(&text);
             }
         }
-        if !file_text.is_empty() {
-            if let Err(e) = self.append(&file_text) {
-                tracing::warn!("{e:#}; these lines are missing from it:\n{file_text}");
-            }
-        }
+        (file_text, console_text)
+    }
+
+    fn print(&self, console_text: &str) {
         if self.console && !console_text.is_empty() {
             let mut out = std::io::stdout().lock();
             // A closed stdout must not fail the run after the work is done.
@@ -141,12 +135,34 @@ impl CarbonLog {
         }
     }
 
+    /// Writes `lines`, or nothing: a failed append (a full disk) is cut back to where the file
+    /// ended, so no half line is left. For the lines written before a run changes anything.
+    pub fn emit_all_or_nothing(&mut self, lines: &[LogLine]) -> Result<()> {
+        let (file_text, console_text) = Self::render(lines);
+        if !file_text.is_empty() {
+            self.append(&file_text)?;
+        }
+        self.print(&console_text);
+        Ok(())
+    }
+
+    /// Writes `lines` after the run's changes are made: `patches.log` is a record, not state,
+    /// so a failure to append is reported on standard error and does not fail the run.
+    pub fn emit(&mut self, lines: &[LogLine]) {
+        let (file_text, console_text) = Self::render(lines);
+        if !file_text.is_empty() {
+            if let Err(e) = self.append(&file_text) {
+                tracing::warn!("{e:#}; these lines are missing from it:\n{file_text}");
+                eprintln!("carbon-patcher: warning: {e:#}");
+            }
+        }
+        self.print(&console_text);
+    }
+
     fn append(&self, text: &str) -> Result<()> {
         if let Some(dir) = self.path.parent() {
             crate::fsops::create_dir_all_owned(dir)?;
         }
-        crate::fault::point(&self.path)
-            .with_context(|| format!("{}: cannot write", self.path.display()))?;
         let existed = self.path.exists();
         let mut f = OpenOptions::new()
             .create(true)
@@ -157,8 +173,20 @@ impl CarbonLog {
             // log4j in the server appends to it later, as the product's user.
             crate::fsops::own_like_parent(&self.path)?;
         }
-        f.write_all(text.as_bytes())
-            .with_context(|| format!("{}: cannot write", self.path.display()))
+        let before = f
+            .metadata()
+            .with_context(|| format!("{}: cannot read", self.path.display()))?
+            .len();
+        let written = crate::fault::point(&self.path, crate::fault::Space::Takes)
+            .and_then(|()| f.write_all(text.as_bytes()));
+        if let Err(e) = written {
+            let _ = f.set_len(before);
+            if !existed {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            return Err(e).with_context(|| format!("{}: cannot write", self.path.display()));
+        }
+        Ok(())
     }
 }
 

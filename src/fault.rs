@@ -3,9 +3,10 @@
 //!
 //! - `kill@N`: the process kills itself with SIGKILL just before its N-th change (no cleanup, no
 //!   unwinding: what a power cut or `kill -9` leaves);
-//! - `enospc@N`: the N-th change fails with "No space left on device";
+//! - `enospc@N`: the N-th change that takes space (creating a file or directory, appending to
+//!   `patches.log`) fails with "No space left on device";
 //! - `count`: nothing fails; the number of changes is printed on standard error at exit
-//!   (`carbon-patcher: fault points: N`), so a test can aim at every one of them.
+//!   (`carbon-patcher: fault points: N (taking space: M)`), so a test can aim at every one.
 //!
 //! `CARBON_PATCHER_NO_SYNC=1` skips fsync/syncfs: a kill keeps the page cache, so tests that
 //! kill thousands of runs need not wait for the disk. Neither variable is for production.
@@ -40,21 +41,34 @@ fn fault() -> Fault {
 }
 
 static POINTS: AtomicU64 = AtomicU64::new(0);
+static SPACE_POINTS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether a change takes disk space (and so can fail on a full disk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    Takes,
+    Free,
+}
 
 /// Passes one fault point before changing `path`.
-pub fn point(path: &Path) -> io::Result<()> {
+pub fn point(path: &Path, space: Space) -> io::Result<()> {
     let f = fault();
     if f == Fault::None {
         return Ok(());
     }
     let n = POINTS.fetch_add(1, Ordering::SeqCst) + 1;
+    let s = if space == Space::Takes {
+        SPACE_POINTS.fetch_add(1, Ordering::SeqCst) + 1
+    } else {
+        0
+    };
     match f {
         Fault::Kill(k) if k == n => {
             // SAFETY: signalling our own pid; SIGKILL does not return.
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
             unreachable!("SIGKILL returned");
         }
-        Fault::Enospc(k) if k == n => Err(io::Error::new(
+        Fault::Enospc(k) if k == s => Err(io::Error::new(
             io::ErrorKind::StorageFull,
             format!(
                 "No space left on device (os error 28) (injected at {})",
@@ -69,8 +83,9 @@ pub fn point(path: &Path) -> io::Result<()> {
 pub fn report() {
     if fault() == Fault::Count {
         eprintln!(
-            "carbon-patcher: fault points: {}",
-            POINTS.load(Ordering::SeqCst)
+            "carbon-patcher: fault points: {} (taking space: {})",
+            POINTS.load(Ordering::SeqCst),
+            SPACE_POINTS.load(Ordering::SeqCst)
         );
     }
 }

@@ -11,12 +11,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 
-use crate::fault;
+use crate::fault::{self, Space};
 use crate::scan::TEMP_PREFIX;
 
-/// A fault point (see [`fault`]) as an error of this module's kind.
+/// A fault point (see [`fault`]) for a change that takes no space, as an error of ours.
 fn point(path: &Path) -> Result<()> {
-    fault::point(path).with_context(|| format!("{}: cannot write", path.display()))
+    fault::point(path, Space::Free).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// A fault point for a change that takes space (a new file or directory).
+fn space_point(path: &Path) -> Result<()> {
+    fault::point(path, Space::Takes).with_context(|| format!("{}: cannot write", path.display()))
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -95,7 +100,7 @@ pub fn own_like_parent(path: &Path) -> Result<()> {
 
 /// Creates the directory `dir`, whose parent exists, owned as [`own_like_parent`] says.
 pub fn create_dir_owned(dir: &Path) -> Result<()> {
-    point(dir)?;
+    space_point(dir)?;
     fs::create_dir(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     own_like_parent(dir)
 }
@@ -108,7 +113,7 @@ pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
     if let Some(parent) = dir.parent() {
         create_dir_all_owned(parent)?;
     }
-    point(dir)?;
+    space_point(dir)?;
     match fs::create_dir(dir) {
         Ok(()) => own_like_parent(dir),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -120,7 +125,7 @@ pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
 /// (as the launcher's copies do), with the mode and owner `like` says. Not synced: the caller
 /// syncs a batch at once.
 pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<()> {
-    point(dst)?;
+    space_point(dst)?;
     let mut input = File::open(src).with_context(|| format!("{}: cannot read", src.display()))?;
     let src_md = input
         .metadata()
@@ -170,7 +175,7 @@ pub fn copy_mtime(from: &Path, to: &Path) -> Result<()> {
 pub fn stage_write(target: &Path, bytes: &[u8]) -> Result<PathBuf> {
     let tmp = temp_beside(target);
     let result = (|| -> Result<()> {
-        point(&tmp)?;
+        space_point(&tmp)?;
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)

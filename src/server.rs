@@ -89,12 +89,17 @@ mod tests {
         let mut child = std::process::Command::new("sh")
             .args([
                 "-c",
-                "sleep 30",
+                "sleep 30; :",
                 &format!("-Dcarbon.home={}", dir.path().display()),
             ])
             .spawn()
             .unwrap();
         fs::write(dir.path().join(PID_FILE), format!("{}\n", child.id())).unwrap();
+        // Until the child has exec'd, /proc shows the parent's command line.
+        let t = std::time::Instant::now();
+        while !detect(dir.path()).is_running() && t.elapsed().as_secs() < 5 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(detect(dir.path()), Server::Running { pid: child.id() });
         child.kill().unwrap();
         child.wait().unwrap();
