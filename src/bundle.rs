@@ -68,6 +68,11 @@ fn read_jar(path: &Path) -> Result<manifest::MainAttributes> {
     let file = File::open(path).context("cannot open")?;
     let mut zip = zip::ZipArchive::new(io::BufReader::new(file))
         .map_err(|e| anyhow!("not a valid jar (zip): {e}"))?;
+    if zip.has_duplicate_names() {
+        // Which of two same-named entries a reader takes differs between readers (and JDKs):
+        // the launcher and the server could see different manifests or classes.
+        bail!("jar has two entries with the same name; which one a reader takes is not defined");
+    }
     // Java looks the exact name up first, then the first META-INF entry equal ignoring case.
     let names = zip
         .file_names()

@@ -148,6 +148,10 @@ pub struct PathArgs {
     /// The file patches.log lines are appended to [default: <home>/repository/logs/patches.log].
     #[arg(long, value_name = "FILE")]
     pub patches_log: Option<PathBuf>,
+    /// Follow symbolic links in the patches and service-packs dirs that point outside the
+    /// product (refused by default: a patch should not pull in files from elsewhere).
+    #[arg(long)]
+    pub follow_symlinks: bool,
     /// A Carbon system property as the launch script passes it to the JVM, e.g.
     /// `-Dcarbon.patches.dir.path=/x`. Properties carbon-patcher does not use are ignored.
     #[arg(short = 'D', value_name = "NAME=VALUE", value_parser = parse_property)]
@@ -179,6 +183,7 @@ impl PathArgs {
             servicepacks: self.servicepacks_dir.clone(),
             patches_log: self.patches_log.clone(),
             properties: self.properties.clone(),
+            follow_symlinks: self.follow_symlinks,
             env_carbon_home: env("CARBON_HOME"),
             env_repository: env("CARBON_REPOSITORY"),
         }

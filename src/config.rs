@@ -30,6 +30,7 @@ pub struct ConfigFile {
     pub log_dir: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub lock_timeout_seconds: Option<f64>,
+    pub follow_symlinks: Option<bool>,
 }
 
 impl ConfigFile {
@@ -107,6 +108,7 @@ impl WatchSettings {
             servicepacks: f.servicepacks.clone().or(file.servicepacks_dir.clone()),
             patches_log: f.patches_log.clone().or(file.patches_log.clone()),
             properties,
+            follow_symlinks: f.follow_symlinks || file.follow_symlinks.unwrap_or(false),
             env_carbon_home: f.env_carbon_home.clone(),
             env_repository: f.env_repository.clone(),
         };

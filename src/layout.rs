@@ -23,6 +23,8 @@ pub struct PathSettings {
     pub patches_log: Option<PathBuf>,
     /// `-D name=value` pairs in command-line order; a later one wins.
     pub properties: Vec<(String, String)>,
+    /// Follow symbolic links in the patches and service-packs dirs that lead out of the product.
+    pub follow_symlinks: bool,
     /// `$CARBON_HOME`
     pub env_carbon_home: Option<PathBuf>,
     /// `$CARBON_REPOSITORY`
@@ -52,6 +54,8 @@ pub struct Layout {
     pub metadata: PathBuf,
     /// The file `patches.log` lines are appended to.
     pub patches_log: PathBuf,
+    /// Whether links out of the product are followed (else refused).
+    pub follow_symlinks: bool,
     /// The path the console's verification warning names (the launcher names
     /// `<repository>/logs/patches.log` whatever its log4j configuration says).
     pub patches_log_shown: PathBuf,
@@ -121,6 +125,7 @@ impl Layout {
         };
         let patches_log_shown = repository.join("logs/patches.log");
         Ok(Layout {
+            follow_symlinks: s.follow_symlinks,
             plugins: components.join("plugins"),
             carbon_home,
             repository,

@@ -164,7 +164,27 @@ fn is_candidate(name: &[u8]) -> bool {
     name.starts_with(b"patch") || name.starts_with(b"servicepack")
 }
 
-fn candidates(dir: &Path) -> Result<Vec<Candidate>> {
+/// Refuses a symbolic link that leads out of the product, unless links are to be followed: a
+/// patch should not pull in files from wherever a link points.
+fn check_link(path: &Path, layout: &Layout) -> Result<()> {
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link || layout.follow_symlinks {
+        return Ok(());
+    }
+    let target = fs::canonicalize(path)
+        .with_context(|| format!("{}: a symbolic link that leads nowhere", path.display()))?;
+    let home = fs::canonicalize(&layout.carbon_home).unwrap_or(layout.carbon_home.clone());
+    if !target.starts_with(&home) {
+        bail!(
+            "{}: a symbolic link to {}, outside the product; pass --follow-symlinks to allow it",
+            path.display(),
+            target.display()
+        );
+    }
+    Ok(())
+}
+
+fn candidates(dir: &Path, layout: &Layout) -> Result<Vec<Candidate>> {
     let mut out = Vec::new();
     for (name, path) in list_dir(dir)?.unwrap_or_default() {
         if !is_candidate(name.as_encoded_bytes()) {
@@ -172,6 +192,7 @@ fn candidates(dir: &Path) -> Result<Vec<Candidate>> {
         }
         let name = utf8_name(name, dir)?;
         bundle::check_line_safe(&name).with_context(|| format!("{}", path.display()))?;
+        check_link(&path, layout)?;
         out.push(Candidate {
             is_dir: is_dir(&path),
             name,
@@ -184,11 +205,12 @@ fn candidates(dir: &Path) -> Result<Vec<Candidate>> {
 /// Reads the entries of a patch dir or a service pack's `lib`: every entry must be a regular
 /// file, every `.jar` a sound jar.
 /// `what` names the dir for messages; `why` says how the launcher fails on a directory in it.
-fn read_source(name: &str, dir: &Path, what: &str, why: &str) -> Result<Source> {
+fn read_source(name: &str, dir: &Path, layout: &Layout, what: &str, why: &str) -> Result<Source> {
     let listing = list_dir(dir)?.ok_or_else(|| anyhow!("{}: cannot list", dir.display()))?;
     let mut entries = Vec::with_capacity(listing.len());
     for (entry_name, path) in listing {
         let entry_name = utf8_name(entry_name, dir)?;
+        check_link(&path, layout)?;
         let md = fs::metadata(&path).with_context(|| format!("{}: cannot read", path.display()))?;
         if md.is_dir() {
             bail!(
@@ -216,7 +238,7 @@ fn read_source(name: &str, dir: &Path, what: &str, why: &str) -> Result<Source> 
     })
 }
 
-fn read_servicepack(dir: &Path, name: &str) -> Result<ServicePack> {
+fn read_servicepack(dir: &Path, name: &str, layout: &Layout) -> Result<ServicePack> {
     let lib = dir.join(layout::SERVICEPACK_LIB_DIR);
     if !lib.exists() {
         bail!(
@@ -249,6 +271,7 @@ fn read_servicepack(dir: &Path, name: &str) -> Result<ServicePack> {
     let source = read_source(
         name,
         &lib,
+        layout,
         "a service pack's lib/",
         "the launcher copies it, then cannot checksum it and fails verification on every start",
     )?;
@@ -332,16 +355,17 @@ pub fn scan(layout: &Layout) -> Result<Scan> {
             layout.plugins.display()
         );
     }
-    let servicepack_candidates = candidates(&layout.servicepacks)?;
+    let servicepack_candidates = candidates(&layout.servicepacks, layout)?;
     let latest_servicepack = match servicepack_candidates.last() {
         Some(c) if c.is_dir => Some(read_servicepack(
             &layout.servicepacks.join(&c.name),
             &c.name,
+            layout,
         )?),
         _ => None,
     };
 
-    let patch_candidates = candidates(&layout.patches)?;
+    let patch_candidates = candidates(&layout.patches, layout)?;
     let mut patch_dirs = Vec::new();
     for c in &patch_candidates {
         if c.is_dir
@@ -352,6 +376,7 @@ pub fn scan(layout: &Layout) -> Result<Scan> {
             patch_dirs.push(read_source(
                 &c.name,
                 &dir,
+                layout,
                 "a patch dir",
                 "the launcher dies copying it, half-way through the apply",
             )?);

@@ -184,3 +184,41 @@ fn files_keep_the_product_owner() {
         assert_eq!((md.uid(), md.gid()), (uid, gid), "{}", f.display());
     }
 }
+
+/// A link in a patch dir that leads out of the product is refused unless --follow-symlinks; a
+/// link within the product is followed, as the launcher (Java's File) follows links.
+#[test]
+fn symlinks_out_of_the_product_need_follow_symlinks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Product::new(tmp.path(), &[("a", "1"), ("b", "1")]);
+    let outside = tmp.path().join("elsewhere/a_1.jar");
+    write(&outside, &bundle_jar("a", "1", "from outside"));
+    fs::create_dir_all(p.patches().join("patch0001")).unwrap();
+    std::os::unix::fs::symlink(&outside, p.patches().join("patch0001/a_1.jar")).unwrap();
+    let inside = p.home.join("staging/b_1.jar");
+    write(&inside, &bundle_jar("b", "1", "from inside"));
+    std::os::unix::fs::symlink(&inside, p.patches().join("patch0001/b_1.jar")).unwrap();
+    let before = snapshot(tmp.path());
+    let out = p.apply(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a_1.jar") && err.contains("--follow-symlinks"),
+        "{err}"
+    );
+    assert_eq!(snapshot(tmp.path()), before);
+    assert_ok(&p.apply(&["--follow-symlinks"]));
+    assert_eq!(
+        fs::read(p.plugins().join("a_1.jar")).unwrap(),
+        bundle_jar("a", "1", "from outside")
+    );
+    assert_eq!(
+        fs::read(p.plugins().join("b_1.jar")).unwrap(),
+        bundle_jar("b", "1", "from inside")
+    );
+    // The copy in plugins is a file, not a link.
+    assert!(!fs::symlink_metadata(p.plugins().join("a_1.jar"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
