@@ -11,9 +11,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::carbon_log::CarbonLog;
+use crate::digest_cache::DigestCache;
 use crate::fsops;
 use crate::plan::Plan;
 use crate::scan::{Kind, Scan, BACKUP_STAGING};
@@ -36,6 +37,8 @@ struct Staged {
     backed_up: usize,
     /// (temporary file, target) in `plugins`.
     files: Vec<(PathBuf, PathBuf)>,
+    /// What each staged target will hold, for the digest cache.
+    digests: std::collections::HashMap<PathBuf, crate::digest::Md5Sum>,
     /// Targets that already hold the right bytes: (source, target), for their time.
     unchanged: Vec<(PathBuf, PathBuf)>,
     /// (temporary file, target) of the metadata files that change.
@@ -67,7 +70,12 @@ impl Staged {
     }
 }
 
-pub fn execute(scan: &Scan, plan: &Plan, log: &mut CarbonLog) -> Result<Written> {
+pub fn execute(
+    scan: &Scan,
+    plan: &Plan,
+    log: &mut CarbonLog,
+    cache: &DigestCache,
+) -> Result<Written> {
     let layout = &scan.layout;
     let leftovers = scan
         .stale_temps
@@ -78,7 +86,7 @@ pub fn execute(scan: &Scan, plan: &Plan, log: &mut CarbonLog) -> Result<Written>
     }
 
     let mut staged = Staged::default();
-    if let Err(e) = stage(scan, plan, &mut staged) {
+    if let Err(e) = stage(scan, plan, &mut staged, cache) {
         staged.discard();
         return Err(e);
     }
@@ -101,7 +109,7 @@ pub fn execute(scan: &Scan, plan: &Plan, log: &mut CarbonLog) -> Result<Written>
         fsops::sync_dir(&layout.patches)?;
         written.backed_up = staged.backed_up;
     }
-    commit_plugins(&staged, &mut written)?;
+    commit_plugins(&staged, &mut written, cache)?;
     // prePatchedDir.txt first: should a kill fall between the two, the JARs file still
     // records the old jars, and verification rewrites it on the next run.
     for (tmp, target) in &staged.metadata {
@@ -114,23 +122,28 @@ pub fn execute(scan: &Scan, plan: &Plan, log: &mut CarbonLog) -> Result<Written>
 }
 
 /// Everything a run writes, under temporary names, made durable; nothing visible changes.
-fn stage(scan: &Scan, plan: &Plan, staged: &mut Staged) -> Result<()> {
+fn stage(scan: &Scan, plan: &Plan, staged: &mut Staged, cache: &DigestCache) -> Result<()> {
     let layout = &scan.layout;
     if let Some(apply) = &plan.apply {
         if let Some(tree) = &apply.backup {
-            stage_backup(&layout.plugins, &layout.patches, tree, staged)?;
+            stage_backup(&layout.plugins, &layout.patches, tree, staged, cache)?;
         }
         for dir in &apply.mkdirs {
             staged.create_dir_all(&layout.plugins.join(dir))?;
         }
         for (rel, src) in &apply.writes {
             let target = layout.plugins.join(rel);
-            if fsops::same_content(src, &target)? {
+            if cache.same(src, &target).with_context(|| {
+                format!("cannot compare {} with {}", src.display(), target.display())
+            })? {
                 staged.unchanged.push((src.clone(), target));
                 continue;
             }
             let tmp = fsops::temp_beside(&target);
             staged.files.push((tmp.clone(), target.clone()));
+            if let Ok(md5) = cache.md5(src) {
+                staged.digests.insert(target.clone(), md5);
+            }
             fsops::copy_new(src, &tmp, fsops::likeness(&target)?)?;
         }
         let temps: Vec<PathBuf> = staged.files.iter().map(|(t, _)| t.clone()).collect();
@@ -167,6 +180,7 @@ fn stage_backup(
     patches: &Path,
     tree: &[(PathBuf, Kind)],
     staged: &mut Staged,
+    cache: &DigestCache,
 ) -> Result<()> {
     staged.create_dir_all(patches)?;
     let staging = patches.join(BACKUP_STAGING);
@@ -179,7 +193,10 @@ fn stage_backup(
         match kind {
             Kind::Dir => fsops::create_dir_owned(&dst)?,
             Kind::File => {
-                fsops::copy_new(&plugins.join(rel), &dst, fsops::likeness(&dst)?)?;
+                // Hashed on the way: the restore of every later run compares by digest.
+                let src = plugins.join(rel);
+                let md5 = fsops::copy_new_hashed(&src, &dst, fsops::likeness(&dst)?)?;
+                cache.record(&dst, md5);
                 files.push(dst);
             }
         }
@@ -198,7 +215,7 @@ fn stage_backup(
 
 /// Renames each staged file over its target, then makes the renames durable. A failure half-way
 /// leaves some plugins new and the metadata old: the next run redoes the apply.
-fn commit_plugins(staged: &Staged, written: &mut Written) -> Result<()> {
+fn commit_plugins(staged: &Staged, written: &mut Written, cache: &DigestCache) -> Result<()> {
     let mut dirs = BTreeSet::new();
     for (i, (tmp, target)) in staged.files.iter().enumerate() {
         if let Err(e) = fsops::rename(tmp, target) {
@@ -208,6 +225,9 @@ fn commit_plugins(staged: &Staged, written: &mut Written) -> Result<()> {
             return Err(e);
         }
         dirs.insert(target.parent().map(Path::to_path_buf).unwrap_or_default());
+        if let Some(md5) = staged.digests.get(target) {
+            cache.record(target, *md5);
+        }
         written.written += 1;
     }
     for d in dirs {

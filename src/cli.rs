@@ -87,9 +87,6 @@ pub struct WatchArgs {
     /// Also write the operational log to a daily rolling file in DIR.
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
-    /// The watcher's own state dir (status file) [default: <repository>/.carbon-patcher].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
     /// How long a cycle waits for a one-shot apply to finish [default: 60].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub lock_timeout: Option<Duration>,
@@ -111,7 +108,6 @@ impl WatchArgs {
             apply_while_running: self.apply_while_running,
             metrics_file: self.metrics_file.clone(),
             log_dir: self.log_dir.clone(),
-            state_dir: self.state_dir.clone(),
             lock_timeout: self.lock_timeout,
         }
     }
@@ -148,6 +144,10 @@ pub struct PathArgs {
     /// The file patches.log lines are appended to [default: <home>/repository/logs/patches.log].
     #[arg(long, value_name = "FILE")]
     pub patches_log: Option<PathBuf>,
+    /// carbon-patcher's own state dir: digest cache, watcher status, lock files where a
+    /// directory cannot be locked [default: <repository>/.carbon-patcher].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Follow symbolic links in the patches and service-packs dirs that point outside the
     /// product (refused by default: a patch should not pull in files from elsewhere).
     #[arg(long)]
@@ -184,6 +184,7 @@ impl PathArgs {
             patches_log: self.patches_log.clone(),
             properties: self.properties.clone(),
             follow_symlinks: self.follow_symlinks,
+            state_dir: self.state_dir.clone(),
             env_carbon_home: env("CARBON_HOME"),
             env_repository: env("CARBON_REPOSITORY"),
         }

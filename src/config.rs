@@ -71,7 +71,6 @@ pub struct WatchSettings {
     pub apply_while_running: bool,
     pub metrics_file: Option<PathBuf>,
     pub log_dir: Option<PathBuf>,
-    pub state_dir: Option<PathBuf>,
     pub lock_timeout: Duration,
 }
 
@@ -87,7 +86,6 @@ pub struct WatchFlags {
     pub apply_while_running: bool,
     pub metrics_file: Option<PathBuf>,
     pub log_dir: Option<PathBuf>,
-    pub state_dir: Option<PathBuf>,
     pub lock_timeout: Option<Duration>,
 }
 
@@ -109,6 +107,7 @@ impl WatchSettings {
             patches_log: f.patches_log.clone().or(file.patches_log.clone()),
             properties,
             follow_symlinks: f.follow_symlinks || file.follow_symlinks.unwrap_or(false),
+            state_dir: f.state_dir.clone().or(file.state_dir.clone()),
             env_carbon_home: f.env_carbon_home.clone(),
             env_repository: f.env_repository.clone(),
         };
@@ -124,7 +123,6 @@ impl WatchSettings {
                 || file.apply_while_running.unwrap_or(false),
             metrics_file: flags.metrics_file.clone().or(file.metrics_file.clone()),
             log_dir: flags.log_dir.clone().or(file.log_dir.clone()),
-            state_dir: flags.state_dir.clone().or(file.state_dir.clone()),
             lock_timeout: flags
                 .lock_timeout
                 .or(opt_secs(file.lock_timeout_seconds)?)

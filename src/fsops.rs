@@ -154,6 +154,62 @@ pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<()> {
     Ok(())
 }
 
+/// [`copy_new`] through our own buffer, returning the MD5 of what was copied: a backup reads
+/// every plugin once, and the digests make every later restore a comparison of digests.
+pub fn copy_new_hashed(src: &Path, dst: &Path, like: Likeness) -> Result<crate::digest::Md5Sum> {
+    space_point(dst)?;
+    let mut input = File::open(src).with_context(|| format!("{}: cannot read", src.display()))?;
+    let src_md = input
+        .metadata()
+        .with_context(|| format!("{}: cannot read", src.display()))?;
+    let out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dst)
+        .with_context(|| format!("{}: cannot create", dst.display()))?;
+    let mut tee = HashingWriter {
+        out: &out,
+        hasher: <md5::Md5 as md5::Digest>::new(),
+        len: 0,
+    };
+    io::copy(&mut input, &mut tee)
+        .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
+    if tee.len != src_md.len() {
+        anyhow::bail!(
+            "{}: changed while being copied ({} bytes expected, {} copied)",
+            src.display(),
+            src_md.len(),
+            tee.len
+        );
+    }
+    let sum = crate::digest::Md5Sum(md5::Digest::finalize(tee.hasher).into());
+    point(dst)?;
+    apply_likeness(&out, dst, like)?;
+    let mtime = filetime::FileTime::from_last_modification_time(&src_md);
+    filetime::set_file_handle_times(&out, None, Some(mtime))
+        .with_context(|| format!("{}: cannot set modification time", dst.display()))?;
+    Ok(sum)
+}
+
+/// Writes to a file while hashing what passes.
+struct HashingWriter<'a> {
+    out: &'a File,
+    hasher: md5::Md5,
+    len: u64,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = (&mut self.out).write(buf)?;
+        md5::Digest::update(&mut self.hasher, &buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Gives `to` the modification time of `from` when it differs.
 pub fn copy_mtime(from: &Path, to: &Path) -> Result<()> {
     let want = fs::metadata(from)

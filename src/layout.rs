@@ -25,6 +25,8 @@ pub struct PathSettings {
     pub properties: Vec<(String, String)>,
     /// Follow symbolic links in the patches and service-packs dirs that lead out of the product.
     pub follow_symlinks: bool,
+    /// carbon-patcher's own state dir (digest cache, watcher status, fallback locks).
+    pub state_dir: Option<PathBuf>,
     /// `$CARBON_HOME`
     pub env_carbon_home: Option<PathBuf>,
     /// `$CARBON_REPOSITORY`
@@ -56,6 +58,8 @@ pub struct Layout {
     pub patches_log: PathBuf,
     /// Whether links out of the product are followed (else refused).
     pub follow_symlinks: bool,
+    /// carbon-patcher's own state: `<repository>/.carbon-patcher` unless set.
+    pub state_dir: PathBuf,
     /// The path the console's verification warning names (the launcher names
     /// `<repository>/logs/patches.log` whatever its log4j configuration says).
     pub patches_log_shown: PathBuf,
@@ -124,8 +128,13 @@ impl Layout {
             None => carbon_home.join("repository/logs/patches.log"),
         };
         let patches_log_shown = repository.join("logs/patches.log");
+        let state_dir = match &s.state_dir {
+            Some(d) => absolute(d)?,
+            None => repository.join(".carbon-patcher"),
+        };
         Ok(Layout {
             follow_symlinks: s.follow_symlinks,
+            state_dir,
             plugins: components.join("plugins"),
             carbon_home,
             repository,
@@ -144,9 +153,7 @@ impl Layout {
 
     /// Where a lock named `name` lives on filesystems that cannot lock a directory.
     pub fn lock_file(&self, name: &str) -> PathBuf {
-        self.repository
-            .join(".carbon-patcher")
-            .join(format!("{name}.lock"))
+        self.state_dir.join(format!("{name}.lock"))
     }
 
     pub fn pre_patched_dir_file(&self) -> PathBuf {

@@ -14,6 +14,7 @@ pub mod cycle;
 pub mod demo;
 pub mod detect;
 pub mod digest;
+pub mod digest_cache;
 pub mod fault;
 pub mod fsops;
 pub mod java;
@@ -46,14 +47,17 @@ pub struct Outcome {
 pub struct Prepared {
     pub scan: scan::Scan,
     pub plan: plan::Plan,
+    /// What reading files told us, kept for the next run.
+    pub cache: digest_cache::DigestCache,
 }
 
 impl Prepared {
     /// Reads the tree and plans; bad input is refused here, before anything is written.
     pub fn new(layout: &Layout) -> Result<Prepared> {
-        let scan = scan::scan(layout)?;
+        let cache = digest_cache::DigestCache::load(&layout.state_dir);
+        let scan = scan::scan(layout, &cache)?;
         let plan = plan::plan(&scan, scan::read_trees)?;
-        Ok(Prepared { scan, plan })
+        Ok(Prepared { scan, plan, cache })
     }
 
     /// Whether a run would change `plugins` (and so should wait while the server runs).
@@ -83,9 +87,13 @@ impl Prepared {
     pub fn run(&self, console: bool) -> Result<Outcome> {
         let layout = &self.scan.layout;
         let mut log = CarbonLog::new(&layout.patches_log, console);
-        let written = apply::execute(&self.scan, &self.plan, &mut log)?;
-        let warnings = verify::mismatches(layout, &self.plan)?;
+        let written = apply::execute(&self.scan, &self.plan, &mut log, &self.cache)?;
+        let warnings = verify::mismatches(layout, &self.plan, &self.cache)?;
         log.emit(&verify::log_lines(layout, self.plan.applies(), &warnings));
+        if let Err(e) = self.cache.save() {
+            // Only a cost: the next run reads the jars again.
+            tracing::warn!("cannot save the digest cache: {e:#}");
+        }
         Ok(Outcome {
             applied: self.plan.applies(),
             written,

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::bundle;
-use crate::digest::{md5_file, Md5Sum};
+use crate::digest::Md5Sum;
+use crate::digest_cache::DigestCache;
 use crate::java;
 use crate::layout::{self, Layout};
 
@@ -205,7 +206,14 @@ fn candidates(dir: &Path, layout: &Layout) -> Result<Vec<Candidate>> {
 /// Reads the entries of a patch dir or a service pack's `lib`: every entry must be a regular
 /// file, every `.jar` a sound jar.
 /// `what` names the dir for messages; `why` says how the launcher fails on a directory in it.
-fn read_source(name: &str, dir: &Path, layout: &Layout, what: &str, why: &str) -> Result<Source> {
+fn read_source(
+    name: &str,
+    dir: &Path,
+    layout: &Layout,
+    cache: &DigestCache,
+    what: &str,
+    why: &str,
+) -> Result<Source> {
     let listing = list_dir(dir)?.ok_or_else(|| anyhow!("{}: cannot list", dir.display()))?;
     let mut entries = Vec::with_capacity(listing.len());
     for (entry_name, path) in listing {
@@ -221,9 +229,9 @@ fn read_source(name: &str, dir: &Path, layout: &Layout, what: &str, why: &str) -
         if !md.is_file() {
             bail!("{}: not a regular file", path.display());
         }
-        let bundle_name = bundle::bundle_file_name(&path, &entry_name)
+        let (bundle_name, md5) = cache
+            .bundle(&path, || bundle::bundle_file_name(&path, &entry_name))
             .with_context(|| format!("{}", path.display()))?;
-        let md5 = md5_file(&path).with_context(|| format!("{}: cannot read", path.display()))?;
         entries.push(Entry {
             name: entry_name,
             path,
@@ -238,7 +246,12 @@ fn read_source(name: &str, dir: &Path, layout: &Layout, what: &str, why: &str) -
     })
 }
 
-fn read_servicepack(dir: &Path, name: &str, layout: &Layout) -> Result<ServicePack> {
+fn read_servicepack(
+    dir: &Path,
+    name: &str,
+    layout: &Layout,
+    cache: &DigestCache,
+) -> Result<ServicePack> {
     let lib = dir.join(layout::SERVICEPACK_LIB_DIR);
     if !lib.exists() {
         bail!(
@@ -272,6 +285,7 @@ fn read_servicepack(dir: &Path, name: &str, layout: &Layout) -> Result<ServicePa
         name,
         &lib,
         layout,
+        cache,
         "a service pack's lib/",
         "the launcher copies it, then cannot checksum it and fails verification on every start",
     )?;
@@ -348,7 +362,7 @@ pub fn read_trees(scan: &Scan) -> Result<Trees> {
 
 /// Reads everything detection and planning need. Refuses (with the file and the reason) what
 /// the launcher would fail on half-way.
-pub fn scan(layout: &Layout) -> Result<Scan> {
+pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
     if !is_dir(&layout.plugins) {
         bail!(
             "{}: the plugins directory is missing (is this a Carbon product home?)",
@@ -361,6 +375,7 @@ pub fn scan(layout: &Layout) -> Result<Scan> {
             &layout.servicepacks.join(&c.name),
             &c.name,
             layout,
+            cache,
         )?),
         _ => None,
     };
@@ -377,6 +392,7 @@ pub fn scan(layout: &Layout) -> Result<Scan> {
                 &c.name,
                 &dir,
                 layout,
+                cache,
                 "a patch dir",
                 "the launcher dies copying it, half-way through the apply",
             )?);

@@ -6,17 +6,18 @@ use std::fs;
 use anyhow::Result;
 
 use crate::carbon_log::{LogLine, Logger};
-use crate::digest::md5_file;
+use crate::digest_cache::DigestCache;
 use crate::layout::Layout;
 use crate::plan::Plan;
 
 /// The launcher's warning text for each latest jar whose copy in `plugins` is missing or differs.
-pub fn mismatches(layout: &Layout, plan: &Plan) -> Result<Vec<String>> {
+pub fn mismatches(layout: &Layout, plan: &Plan, cache: &DigestCache) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
     for (name, jar) in plan.latest.iter() {
         let path = layout.plugins.join(name);
         let matches = match fs::metadata(&path) {
-            Ok(m) if m.is_file() => md5_file(&path)
+            Ok(m) if m.is_file() => cache
+                .md5(&path)
                 .map(|sum| sum == jar.md5)
                 .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?,
             // Missing, or a directory the launcher could not hash: not applied either way.

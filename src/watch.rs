@@ -48,14 +48,6 @@ pub fn load_settings(flags: &WatchFlags, config: Option<&Path>) -> Result<WatchS
     WatchSettings::merge(flags, &file)
 }
 
-/// The program's own state dir: `<repository>/.carbon-patcher` unless configured.
-pub fn state_dir(settings: &WatchSettings, layout: &Layout) -> PathBuf {
-    settings
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| layout.repository.join(".carbon-patcher"))
-}
-
 /// The file-system source: a debounced inotify or polling watcher over the service-packs and
 /// patches dirs. A dir that does not exist yet is stood in for by its nearest existing
 /// ancestor (watched flat) until it appears; a dir deleted and created again is watched anew.
@@ -272,7 +264,7 @@ impl Watcher {
                 layout.carbon_home.display()
             );
         }
-        self.state_dir = state_dir(&settings, &layout);
+        self.state_dir = layout.state_dir.clone();
         self.settings = settings;
         self.layout = layout;
         tracing::info!(settle = ?self.settings.settle, poll = ?self.settings.poll, "configuration reloaded");
@@ -308,7 +300,7 @@ pub fn run(flags: WatchFlags, config: Option<PathBuf>, settings: WatchSettings) 
     });
 
     let mut w = Watcher {
-        state_dir: state_dir(&settings, &layout),
+        state_dir: layout.state_dir.clone(),
         flags,
         config,
         settings,
