@@ -95,6 +95,8 @@ struct Run {
 /// Runs a command, returning its wall time and peak RSS (from wait4's rusage).
 fn measure(cmd: &mut Command) -> Run {
     let t = Instant::now();
+    // Reaped by wait4 below, which also gives the child's peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = cmd.spawn().expect("spawn");
     let pid = child.id() as i32;
     let mut status = 0;

@@ -131,7 +131,7 @@ fn stage(scan: &Scan, plan: &Plan, staged: &mut Staged, cache: &DigestCache) -> 
         for dir in &apply.mkdirs {
             staged.create_dir_all(&layout.plugins.join(dir))?;
         }
-        for (rel, src) in &apply.writes {
+        for (rel, (src, checked)) in &apply.writes {
             let target = layout.plugins.join(rel);
             if cache.same(src, &target).with_context(|| {
                 format!("cannot compare {} with {}", src.display(), target.display())
@@ -141,10 +141,17 @@ fn stage(scan: &Scan, plan: &Plan, staged: &mut Staged, cache: &DigestCache) -> 
             }
             let tmp = fsops::temp_beside(&target);
             staged.files.push((tmp.clone(), target.clone()));
-            if let Ok(md5) = cache.md5(src) {
-                staged.digests.insert(target.clone(), md5);
+            let md5 = fsops::copy_new(src, &tmp, fsops::likeness(&target)?)
+                .with_context(|| format!("cannot stage the new {}", target.display()))?;
+            // The bytes copied must be the bytes the scan checked: a jar rewritten in between
+            // would otherwise reach plugins unchecked.
+            if checked.is_some_and(|c| c != md5) {
+                anyhow::bail!(
+                    "{}: changed since it was checked (still being written?); nothing was applied",
+                    src.display()
+                );
             }
-            fsops::copy_new(src, &tmp, fsops::likeness(&target)?)?;
+            staged.digests.insert(target.clone(), md5);
         }
         let temps: Vec<PathBuf> = staged.files.iter().map(|(t, _)| t.clone()).collect();
         fsops::sync_files(&temps)?;
@@ -195,7 +202,7 @@ fn stage_backup(
             Kind::File => {
                 // Hashed on the way: the restore of every later run compares by digest.
                 let src = plugins.join(rel);
-                let md5 = fsops::copy_new_hashed(&src, &dst, fsops::likeness(&dst)?)?;
+                let md5 = fsops::copy_new(&src, &dst, fsops::likeness(&dst)?)?;
                 cache.record(&dst, md5);
                 files.push(dst);
             }

@@ -14,6 +14,8 @@ use crate::manifest;
 const MANIFEST_NAME: &str = "META-INF/MANIFEST.MF";
 /// Real manifests are kilobytes; this bounds what a hostile entry can make us inflate.
 pub const MAX_MANIFEST_BYTES: u64 = 8 * 1024 * 1024;
+/// What all entries of one jar may inflate to (real bundles: megabytes).
+pub const MAX_INFLATED_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 
 /// The name the launcher gives `file_name` in `plugins`, reading the jar at `path` when the name
 /// ends in `.jar` (case-sensitive, as the launcher checks).
@@ -100,13 +102,20 @@ fn read_jar(path: &Path) -> Result<manifest::MainAttributes> {
     }
     // A jar with a sound manifest but a damaged class would fail later inside the server: check
     // every entry's CRC now, while refusing still costs nothing.
+    let mut inflated = 0u64;
     for i in 0..zip.len() {
-        let mut entry = zip
+        let entry = zip
             .by_index(i)
             .map_err(|e| anyhow!("corrupt jar: entry {i}: {e}"))?;
         let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
-        io::copy(&mut entry, &mut io::sink())
+        // Bounded, so a zip bomb costs seconds, not hours.
+        let left = MAX_INFLATED_BYTES - inflated;
+        let n = io::copy(&mut entry.take(left + 1), &mut io::sink())
             .map_err(|e| anyhow!("corrupt jar: entry {name}: {e}"))?;
+        inflated += n;
+        if inflated > MAX_INFLATED_BYTES {
+            bail!("jar inflates to more than {MAX_INFLATED_BYTES} bytes (entry {name})");
+        }
     }
     manifest::parse(&bytes).map_err(|e| anyhow!("invalid {manifest_name}: {e}"))
 }

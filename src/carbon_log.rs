@@ -160,6 +160,27 @@ impl CarbonLog {
     }
 
     fn append(&self, text: &str) -> Result<()> {
+        // The dirs this append creates, removed again if it fails.
+        let created: Vec<std::path::PathBuf> = self
+            .path
+            .parent()
+            .map(|d| {
+                d.ancestors()
+                    .take_while(|a| !a.is_dir())
+                    .map(|a| a.to_path_buf())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let result = self.append_in_place(text);
+        if result.is_err() {
+            for d in &created {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+        result
+    }
+
+    fn append_in_place(&self, text: &str) -> Result<()> {
         if let Some(dir) = self.path.parent() {
             crate::fsops::create_dir_all_owned(dir)?;
         }

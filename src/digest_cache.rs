@@ -179,9 +179,11 @@ impl DigestCache {
         }
         let name = compute_name()?;
         let sum = md5_file(path)?;
-        if fs::metadata(path).is_ok_and(|after| Stamp::of(&after) == Stamp::of(&m)) {
-            self.store(&m, sum, Some(name.clone()), false);
+        // Checked and hashed in two reads: both must have seen the same file.
+        if !fs::metadata(path).is_ok_and(|after| Stamp::of(&after) == Stamp::of(&m)) {
+            anyhow::bail!("changed while being read (still being written?)");
         }
+        self.store(&m, sum, Some(name.clone()), false);
         Ok((name, sum))
     }
 

@@ -122,41 +122,11 @@ pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
 }
 
 /// Copies `src` to the new file `dst` (which must not exist), keeping `src`'s modification time
-/// (as the launcher's copies do), with the mode and owner `like` says. Not synced: the caller
-/// syncs a batch at once.
-pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<()> {
-    space_point(dst)?;
-    let mut input = File::open(src).with_context(|| format!("{}: cannot read", src.display()))?;
-    let src_md = input
-        .metadata()
-        .with_context(|| format!("{}: cannot read", src.display()))?;
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(dst)
-        .with_context(|| format!("{}: cannot create", dst.display()))?;
-    // `io::copy` between files uses copy_file_range where the kernel has it.
-    let copied = io::copy(&mut input, &mut out)
-        .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
-    if copied != src_md.len() {
-        anyhow::bail!(
-            "{}: changed while being copied ({} bytes expected, {copied} copied)",
-            src.display(),
-            src_md.len()
-        );
-    }
-    // A kill here leaves a whole temporary file that never got its name.
-    point(dst)?;
-    apply_likeness(&out, dst, like)?;
-    let mtime = filetime::FileTime::from_last_modification_time(&src_md);
-    filetime::set_file_handle_times(&out, None, Some(mtime))
-        .with_context(|| format!("{}: cannot set modification time", dst.display()))?;
-    Ok(())
-}
-
-/// [`copy_new`] through our own buffer, returning the MD5 of what was copied: a backup reads
-/// every plugin once, and the digests make every later restore a comparison of digests.
-pub fn copy_new_hashed(src: &Path, dst: &Path, like: Likeness) -> Result<crate::digest::Md5Sum> {
+/// (as the launcher's copies do), with the mode and owner `like` says, and returns the MD5 of the
+/// bytes copied: what is staged can be checked against what was validated, and the digest cache
+/// learns what the new file holds without reading it again. Not synced: the caller syncs a
+/// batch at once.
+pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<crate::digest::Md5Sum> {
     space_point(dst)?;
     let mut input = File::open(src).with_context(|| format!("{}: cannot read", src.display()))?;
     let src_md = input
@@ -183,6 +153,7 @@ pub fn copy_new_hashed(src: &Path, dst: &Path, like: Likeness) -> Result<crate::
         );
     }
     let sum = crate::digest::Md5Sum(md5::Digest::finalize(tee.hasher).into());
+    // A kill here leaves a whole temporary file that never got its name.
     point(dst)?;
     apply_likeness(&out, dst, like)?;
     let mtime = filetime::FileTime::from_last_modification_time(&src_md);

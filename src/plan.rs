@@ -32,9 +32,10 @@ pub struct ApplyPlan {
     pub backup: Option<Vec<(PathBuf, Kind)>>,
     /// Directories (relative to `plugins`) the restore creates.
     pub mkdirs: Vec<PathBuf>,
-    /// Final content of each written file of `plugins` (relative path → source file): the
-    /// last of the launcher's writers to that path.
-    pub writes: BTreeMap<PathBuf, PathBuf>,
+    /// Final content of each written file of `plugins` (relative path → source file, and the
+    /// digest of the bytes the scan checked, for a patch entry): the last of the launcher's
+    /// writers to that path.
+    pub writes: BTreeMap<PathBuf, (PathBuf, Option<Md5Sum>)>,
     /// `Backed up plugins to patch0000`, when a backup is made.
     pub backup_log: Vec<LogLine>,
     /// `Applying patches ...` through the last `Patched …` line.
@@ -234,7 +235,8 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
                 _ => {}
             }
             if *kind == Kind::File {
-                plan.writes.insert(rel.clone(), layout.backup().join(rel));
+                plan.writes
+                    .insert(rel.clone(), (layout.backup().join(rel), None));
             }
         }
     }
@@ -250,7 +252,7 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
                     layout.plugins.join(&rel).display()
                 );
             }
-            plan.writes.insert(rel, e.path.clone());
+            plan.writes.insert(rel, (e.path.clone(), Some(e.md5)));
         }
         patched_lines(src, &mut plan.apply_log);
         Ok(())

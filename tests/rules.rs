@@ -222,3 +222,50 @@ fn symlinks_out_of_the_product_need_follow_symlinks() {
         .file_type()
         .is_symlink());
 }
+
+/// The digest cache never hides a change: a patch jar rewritten in place with the same size and
+/// its old modification time put back (`touch -r`) is still seen as updated.
+#[test]
+fn cache_sees_a_rewrite_that_keeps_size_and_mtime() {
+    use std::io::Write;
+    let stored = |payload: &[u8]| {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let o = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .last_modified_time(zip::DateTime::default());
+        w.start_file("META-INF/MANIFEST.MF", o).unwrap();
+        w.write_all(b"Bundle-SymbolicName: a\r\nBundle-Version: 1\r\n\r\n")
+            .unwrap();
+        w.start_file("payload", o).unwrap();
+        w.write_all(payload).unwrap();
+        w.finish().unwrap().into_inner()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Product::new(tmp.path(), &[("a", "1")]);
+    let jar = p.patches().join("patch0001/a_1.jar");
+    write(&jar, &stored(b"first version"));
+    // Old enough to be cached (the cache skips files changed in the last second).
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    assert_ok(&p.apply(&[]));
+    assert!(p.home.join("repository/.carbon-patcher/digests").exists());
+    let second = stored(b"other version");
+    assert_eq!(second.len(), fs::metadata(&jar).unwrap().len() as usize);
+    let mtime = filetime::FileTime::from_last_modification_time(&fs::metadata(&jar).unwrap());
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&jar)
+        .unwrap()
+        .write_all(&second)
+        .unwrap();
+    filetime::set_file_mtime(&jar, mtime).unwrap();
+    let len = log_len(&p);
+    assert_ok(&p.apply(&[]));
+    assert!(
+        new_log_lines(&p, len)
+            .iter()
+            .any(|l| l.ends_with("a_1.jar has been updated")),
+        "{:?}",
+        new_log_lines(&p, len)
+    );
+    assert_eq!(fs::read(p.plugins().join("a_1.jar")).unwrap(), second);
+}
