@@ -197,6 +197,17 @@ fn main() {
                     .stdout(std::process::Stdio::null()),
             )
         });
+        let cp_sync = best_of(3, || {
+            let dst = root.path().join("cp-copy");
+            let _ = fs::remove_dir_all(&dst);
+            measure(
+                Command::new("sh")
+                    .arg("-c")
+                    .arg("cp -a \"$0\" \"$1\" && sync")
+                    .arg(&plugins)
+                    .arg(&dst),
+            )
+        });
         let base = cp.wall + md5.wall;
         // (b) first apply on a fresh product.
         let work = root.path().join("work");
@@ -204,6 +215,13 @@ fn main() {
             let _ = fs::remove_dir_all(&work);
             copy_tree(&pristine, &work);
             measure(&mut apply(&bin, &work))
+        });
+        // (b') the same without waiting for the disk (CARBON_PATCHER_NO_SYNC=1, a test knob):
+        // what the copying and hashing cost, apart from fsync.
+        let first_nosync = best_of(3, || {
+            let _ = fs::remove_dir_all(&work);
+            copy_tree(&pristine, &work);
+            measure(apply(&bin, &work).env("CARBON_PATCHER_NO_SYNC", "1"))
         });
         // (a) nothing changed.
         let noop = best_of(3, || measure(&mut apply(&bin, &work)));
@@ -252,6 +270,12 @@ fn main() {
         );
         println!("  (a) apply, nothing changed    {:>9.3} s  {:>6.1}% of md5sum        peak RSS {:>6} kB", noop.wall.as_secs_f64(), 100.0 * ratio(&noop, md5.wall), noop.max_rss_kb);
         println!("  (b) first apply               {:>9.3} s  {:>6.2} x (cp + md5sum)   peak RSS {:>6} kB", first.wall.as_secs_f64(), ratio(&first, base), first.max_rss_kb);
+        println!("  (b') first apply, no fsync    {:>9.3} s  {:>6.2} x (cp + md5sum)   peak RSS {:>6} kB", first_nosync.wall.as_secs_f64(), ratio(&first_nosync, base), first_nosync.max_rss_kb);
+        println!(
+            "  (b) vs cp -a && sync + md5sum {:>9}    {:>6.2} x",
+            "",
+            first.wall.as_secs_f64() / (cp_sync.wall + md5.wall).as_secs_f64()
+        );
         println!("  (c) apply, one patch added    {:>9.3} s  {:>6.1}% of (b)           peak RSS {:>6} kB", add.wall.as_secs_f64(), 100.0 * add.wall.as_secs_f64() / first.wall.as_secs_f64(), add.max_rss_kb);
         println!("  (d) apply, one jar replaced   {:>9.3} s  {:>6.1}% of (b)           peak RSS {:>6} kB", replace.wall.as_secs_f64(), 100.0 * replace.wall.as_secs_f64() / first.wall.as_secs_f64(), replace.max_rss_kb);
         let _ = fs::remove_dir_all(&work);
