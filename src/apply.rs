@@ -91,6 +91,17 @@ pub fn execute(
         return Err(e);
     }
 
+    // From the first rename until the metadata records the result, plugins can be between two
+    // states that the metadata does not tell apart: leave a trace for the next run.
+    let marker = layout.apply_marker();
+    if plan.apply.is_some() {
+        if let Err(e) = fsops::create_dir_all_owned(&layout.state_dir)
+            .and_then(|()| fsops::write_atomic(&marker, b"a carbon-patcher apply is committing\n"))
+        {
+            staged.discard();
+            return Err(e);
+        }
+    }
     // The lines of what is about to be committed, written whole or not at all: the last step
     // that can fail for lack of space, so a full disk still leaves the product as it was.
     let mut lines = plan.detection_log.clone();
@@ -100,6 +111,7 @@ pub fn execute(
     }
     if let Err(e) = log.emit_all_or_nothing(&lines) {
         staged.discard();
+        let _ = std::fs::remove_file(&marker);
         return Err(e);
     }
 
@@ -117,6 +129,10 @@ pub fn execute(
     }
     if !staged.metadata.is_empty() {
         fsops::sync_dir(&layout.metadata)?;
+    }
+    if marker.exists() {
+        fsops::remove_leftover(&marker)?;
+        fsops::sync_dir(&layout.state_dir)?;
     }
     Ok(written)
 }

@@ -151,6 +151,11 @@ impl Layout {
         self.patches.join(BACKUP_DIR)
     }
 
+    /// Present while a run commits: the trace a killed run leaves for the next one.
+    pub fn apply_marker(&self) -> PathBuf {
+        self.state_dir.join("apply-in-progress")
+    }
+
     /// Where a lock named `name` lives on filesystems that cannot lock a directory.
     pub fn lock_file(&self, name: &str) -> PathBuf {
         self.state_dir.join(format!("{name}.lock"))

@@ -152,6 +152,16 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
         }
     }
 
+    if !changed && scan.interrupted {
+        // Not the launcher's: its metadata cannot show a commit that was cut short.
+        detection_log.push(LogLine::info(
+            Logger::PatchUtils,
+            "carbon-patcher: the last apply was interrupted; applying again",
+        ));
+        changed = true;
+        changes = changes.max(1);
+    }
+
     let mut pre_patched_dir = None;
     let apply = if changed {
         detection_log.push(LogLine::info(

@@ -104,8 +104,11 @@ pub struct Scan {
     pub pre_patched_dir: Option<Vec<String>>,
     /// `prePatchedJARs.txt` text; `None` when the file does not exist.
     pub pre_patched_jars: Option<String>,
-    /// Leftovers of an interrupted run of ours in the patches and metadata dirs.
+    /// Leftovers of an interrupted run of ours in the patches, metadata and plugins dirs.
     pub stale_temps: Vec<PathBuf>,
+    /// A run of ours was killed while it committed: `plugins` may hold part of its changes,
+    /// which the metadata (written last) does not show. The next run must apply.
+    pub interrupted: bool,
 }
 
 fn is_listed(sp: Option<&ServicePack>, name: &str) -> bool {
@@ -412,7 +415,8 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
     let pre_patched_jars = read_text(&layout.pre_patched_jars_file())?;
 
     let mut stale_temps = Vec::new();
-    for dir in [&layout.metadata, &layout.patches] {
+    // One listing each; temporary files deeper in plugins are found when a run applies.
+    for dir in [&layout.metadata, &layout.patches, &layout.plugins] {
         for (name, path) in list_dir(dir)?.unwrap_or_default() {
             let name = name.as_encoded_bytes();
             if name.starts_with(TEMP_PREFIX.as_bytes()) || name == BACKUP_STAGING.as_bytes() {
@@ -430,5 +434,6 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
         pre_patched_dir,
         pre_patched_jars,
         stale_temps,
+        interrupted: layout.apply_marker().exists(),
     })
 }
