@@ -95,7 +95,7 @@ pub fn execute(
     // states that the metadata does not tell apart: leave a trace for the next run.
     let marker = layout.apply_marker();
     if plan.apply.is_some() {
-        if let Err(e) = fsops::create_dir_all_owned(&layout.state_dir)
+        if let Err(e) = fsops::create_dir_all_owned(&layout.metadata)
             .and_then(|()| fsops::write_atomic(&marker, b"a carbon-patcher apply is committing\n"))
         {
             staged.discard();
@@ -110,8 +110,8 @@ pub fn execute(
         lines.extend(apply.apply_log.iter().cloned());
     }
     if let Err(e) = log.emit_all_or_nothing(&lines) {
-        staged.discard();
         let _ = std::fs::remove_file(&marker);
+        staged.discard();
         return Err(e);
     }
 
@@ -132,7 +132,7 @@ pub fn execute(
     }
     if marker.exists() {
         fsops::remove_leftover(&marker)?;
-        fsops::sync_dir(&layout.state_dir)?;
+        fsops::sync_dir(&layout.metadata)?;
     }
     Ok(written)
 }

@@ -151,9 +151,10 @@ impl Layout {
         self.patches.join(BACKUP_DIR)
     }
 
-    /// Present while a run commits: the trace a killed run leaves for the next one.
+    /// Present while a run commits: the trace a killed run leaves for the next one. Beside the
+    /// metadata it qualifies, so every run on this product sees it, whatever its state dir.
     pub fn apply_marker(&self) -> PathBuf {
-        self.state_dir.join("apply-in-progress")
+        self.metadata.join(".carbon-patcher-apply-in-progress")
     }
 
     /// Where a lock named `name` lives on filesystems that cannot lock a directory.

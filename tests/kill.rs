@@ -2,15 +2,16 @@
 //! one of its file-system changes leaves a product on which the next run converges to exactly
 //! what an uninterrupted run gives: the same `plugins`, `patch0000` and metadata files byte for
 //! byte, every jar whole, no private leftover. And while it lies killed, no file is
-//! half-written: each file of `plugins`, `patch0000` and the metadata holds its old or its new
-//! bytes, and `patch0000` is there whole or not at all.
+//! half-written: each file of `plugins` and `patch0000` holds its old or its new bytes,
+//! `patch0000` is there whole or not at all, and the metadata files hold whole lines.
 //!
 //! On a generated product (320 plugins, a service pack, 30 patch dirs), three scenarios: the
 //! first apply (backup, service pack, patches, metadata), a revert (a patch dir removed: restore
 //! from `patch0000`), an update (a jar of an applied patch replaced); runs killed again while
-//! they recover; and a patch withdrawn after a killed run, before the next. `long_kill_run`
-//! (ignored; `cargo test --test kill -- --ignored --nocapture`) kills at every fault point of
-//! five scenarios.
+//! they recover; and a patch withdrawn after a killed run, before the next (also after a killed
+//! watcher that keeps its state apart from the product). `long_kill_run` (ignored;
+//! `cargo test --test kill -- --ignored --nocapture`) kills at every fault point of nine
+//! scenarios.
 
 mod common;
 mod support_kill;
@@ -531,6 +532,95 @@ fn a_patch_withdrawn_after_a_killed_apply_leaves_nothing_behind() {
             failed.push(format!("{what}:\n    {}", problems.join("\n    ")));
         }
     }
+    assert!(
+        failed.is_empty(),
+        "did not converge:\n  {}",
+        failed.join("\n  ")
+    );
+}
+
+/// The same through the watcher, whose state dir can be set apart from the product
+/// (`--state-dir`, `state_dir` in its config): a watcher killed at any point of the cycle that
+/// applies a patch, the patch withdrawn, and the next `apply` (the pre-start hook's, which has
+/// no state dir option) must still bring `plugins` back. Each watcher is killed by its own
+/// fault injection, at each of its points in turn until one survives the cycle.
+#[test]
+fn a_watcher_killed_while_it_applies_then_the_patch_withdrawn_converges() {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    let tmp = scratch();
+    let p = Product::new(
+        &tmp.path().join("before"),
+        &[("a", "1"), ("b", "1"), ("c", "1")],
+    );
+    p.add_patch_jar("patch0001", "a_1.jar", "a", "1", "patched a");
+    assert_ok(&apply(&p.home, None));
+    let reference = Outcome::of(&p);
+    let jars = JarCheck::default();
+    let mut failed = Vec::new();
+    let mut in_cycle = 0;
+    for k in 1.. {
+        assert!(k < 200, "the watcher never survives its cycle");
+        let q = Product {
+            home: tmp.path().join("run/product"),
+        };
+        fresh_copy(&p.home, &q.home);
+        let state = tmp.path().join("run/state");
+        let mut w = Command::new(bin())
+            .args(["watch", "--carbon-home", q.home.to_str().unwrap()])
+            .args(["--settle", "0.1", "--state-dir", state.to_str().unwrap()])
+            .env_remove("CARBON_HOME")
+            .env_remove("CARBON_REPOSITORY")
+            .env_remove("NOTIFY_SOCKET")
+            .env("CARBON_PATCHER_NO_SYNC", "1")
+            .env("CARBON_PATCHER_FAULT", format!("kill@{k}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Its first cycle (nothing to apply) ends with the status file.
+        let t = Instant::now();
+        let status = state.join("watch-status.json");
+        while !status.exists() && w.try_wait().unwrap().is_none() {
+            assert!(t.elapsed() < Duration::from_secs(20), "the first cycle");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        if w.try_wait().unwrap().is_some() {
+            continue; // killed in its first cycle
+        }
+        q.add_patch_jar("patch0002", "b_1.jar", "b", "1", "patched b");
+        let t = Instant::now();
+        let died = loop {
+            if let Some(s) = w.try_wait().unwrap() {
+                break Some(s);
+            }
+            if t.elapsed() > Duration::from_secs(4) {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let Some(died) = died else {
+            let _ = w.kill();
+            let _ = w.wait();
+            break; // past its last point: the cycle completed
+        };
+        assert!(
+            died.code().is_none(),
+            "watch, kill@{k}: exited {died:?} instead"
+        );
+        in_cycle += 1;
+        fs::remove_dir_all(q.patches().join("patch0002")).unwrap();
+        let out = apply(&q.home, None);
+        let problems = convergence_problems(&q, &out, &reference, &jars);
+        if !problems.is_empty() {
+            failed.push(format!(
+                "watch killed at its point {k}, patch0002 removed, then apply:\n    {}",
+                problems.join("\n    ")
+            ));
+        }
+    }
+    assert!(in_cycle > 3, "only {in_cycle} kills in the cycle");
     assert!(
         failed.is_empty(),
         "did not converge:\n  {}",
