@@ -106,11 +106,6 @@ fn parse(text: &str) -> Option<HashMap<(u64, u64), Entry>> {
 }
 
 impl DigestCache {
-    /// A cache that remembers nothing (and saves nothing).
-    pub fn disabled() -> DigestCache {
-        DigestCache::default()
-    }
-
     /// Loads `<state dir>/digests`; a missing, unreadable or doubtful file gives an empty cache.
     pub fn load(state_dir: &Path) -> DigestCache {
         let path = state_dir.join(FILE);

@@ -3,7 +3,7 @@
 //! temporary name in the same directory, reaches the disk, and is renamed over the old name.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -297,46 +297,6 @@ fn sync_filesystem(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether two files hold the same bytes (sizes first, then a streamed comparison).
-pub fn same_content(a: &Path, b: &Path) -> Result<bool> {
-    let (ma, mb) = match (fs::metadata(a), fs::metadata(b)) {
-        (Ok(ma), Ok(mb)) => (ma, mb),
-        _ => return Ok(false),
-    };
-    if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() {
-        return Ok(false);
-    }
-    let mut fa = File::open(a).with_context(|| format!("{}: cannot read", a.display()))?;
-    let mut fb = File::open(b).with_context(|| format!("{}: cannot read", b.display()))?;
-    let mut ba = vec![0u8; 64 * 1024];
-    let mut bb = vec![0u8; 64 * 1024];
-    loop {
-        let n =
-            read_full(&mut fa, &mut ba).with_context(|| format!("{}: cannot read", a.display()))?;
-        let m =
-            read_full(&mut fb, &mut bb).with_context(|| format!("{}: cannot read", b.display()))?;
-        if n != m || ba[..n] != bb[..m] {
-            return Ok(false);
-        }
-        if n == 0 {
-            return Ok(true);
-        }
-    }
-}
-
-fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut total = 0;
-    while total < buf.len() {
-        match f.read(&mut buf[total..]) {
-            Ok(0) => break,
-            Ok(n) => total += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(total)
-}
-
 /// Removes a leftover of ours (file or directory tree); already gone is fine.
 pub fn remove_leftover(path: &Path) -> Result<()> {
     point(path)?;
@@ -352,6 +312,7 @@ pub fn remove_leftover(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn write_atomic_replaces_by_rename_and_keeps_mode() {
@@ -390,9 +351,9 @@ mod tests {
         let md = fs::metadata(&dst).unwrap();
         assert_eq!(filetime::FileTime::from_last_modification_time(&md), t);
         assert_eq!(md.permissions().mode() & 0o777, 0o600);
-        assert!(same_content(&src, &dst).unwrap());
+        assert_eq!(fs::read(&src).unwrap(), fs::read(&dst).unwrap());
         fs::write(&dst, b"bytez").unwrap();
-        assert!(!same_content(&src, &dst).unwrap());
+        assert_ne!(fs::read(&src).unwrap(), fs::read(&dst).unwrap());
         assert!(
             copy_new(&src, &dst, likeness(&dst).unwrap()).is_err(),
             "never overwrites"
