@@ -52,6 +52,13 @@ pub enum Command {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub paths: PathArgs,
+    #[command(flatten)]
+    pub control: ApplyControl,
+}
+
+/// How a one-shot apply behaves; shared by every command that applies.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ApplyControl {
     /// Do not print the launcher's console lines on standard output.
     #[arg(short, long)]
     pub quiet: bool,

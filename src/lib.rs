@@ -22,6 +22,7 @@ pub mod layout;
 pub mod lock;
 pub mod manifest;
 pub mod metrics;
+pub mod oneshot;
 pub mod plan;
 pub mod scan;
 pub mod server;

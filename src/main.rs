@@ -11,11 +11,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use carbon_patcher::cli::{exit, ApplyArgs, Cli, Command, DemoArgs, WatchArgs};
-use carbon_patcher::config::DEFAULT_LOCK_TIMEOUT;
-use carbon_patcher::cycle::{run_cycle, CycleOptions, CycleResult};
 use carbon_patcher::layout::Layout;
-use carbon_patcher::server::{self, Server};
-use carbon_patcher::{demo, run_apply, watch, Outcome};
+use carbon_patcher::oneshot::{self, outcome_code, report_error};
+use carbon_patcher::{demo, run_apply, watch};
 
 /// Operational logging through `tracing`: to standard error (journald keeps it), and to a daily
 /// rolling file in `log_dir` when given. `CARBON_PATCHER_LOG` takes any `tracing` filter.
@@ -68,67 +66,13 @@ fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
-fn report_error(e: &anyhow::Error) {
-    eprintln!("carbon-patcher: error: {e:#}");
-}
-
-fn outcome_code(o: &Outcome) -> i32 {
-    tracing::info!(
-        applied = o.applied,
-        backed_up = o.written.backed_up,
-        written = o.written.written,
-        unchanged = o.written.unchanged,
-        warnings = o.warnings.len(),
-        "apply finished"
-    );
-    if o.warnings.is_empty() {
-        exit::OK
-    } else {
-        exit::VERIFY_WARNINGS
-    }
-}
-
 fn apply(args: &ApplyArgs) -> i32 {
-    let layout = match Layout::resolve(&args.paths.settings()) {
-        Ok(l) => l,
+    match Layout::resolve(&args.paths.settings()) {
+        Ok(layout) => oneshot::apply(&layout, &args.control),
         Err(e) => {
             report_error(&e);
-            return exit::USAGE;
+            exit::USAGE
         }
-    };
-    if !args.while_running {
-        if let Server::Running { pid } = server::detect(&layout.carbon_home) {
-            eprintln!(
-                "carbon-patcher: a Carbon server (pid {pid}) is running on {}; stop it first, or pass --while-running (the server loads the new bundles only when restarted)",
-                layout.carbon_home.display()
-            );
-            return exit::SERVER_RUNNING;
-        }
-    }
-    let timeout = args.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
-    let opts = CycleOptions {
-        apply_while_running: true,
-        lock_timeout: timeout,
-        console: !args.quiet,
-        always_run: true,
-    };
-    match run_cycle(&layout, opts) {
-        CycleResult::Ran(o) => outcome_code(&o),
-        CycleResult::Busy { holder } => {
-            eprintln!(
-                "carbon-patcher: another carbon-patcher (pid {}) is applying to {}; gave up after {:?}",
-                holder.map_or("unknown".to_string(), |p| p.to_string()),
-                layout.carbon_home.display(),
-                timeout
-            );
-            exit::BUSY
-        }
-        CycleResult::Failed(e) => {
-            report_error(&e);
-            exit::ERROR
-        }
-        // always_run and apply_while_running rule these out.
-        CycleResult::UpToDate | CycleResult::Deferred { .. } => exit::OK,
     }
 }
 
