@@ -37,12 +37,9 @@ fn json(out: &Output) -> Value {
 
 /// Everything about a tree a write could change: the snapshot (paths, kinds, modes, bytes) and
 /// every path's modification and change times.
-fn full_state(
-    root: &Path,
-) -> (
-    BTreeMap<PathBuf, Node>,
-    BTreeMap<PathBuf, (i64, i64, i64, i64)>,
-) {
+type Times = BTreeMap<PathBuf, (i64, i64, i64, i64)>;
+
+fn full_state(root: &Path) -> (BTreeMap<PathBuf, Node>, Times) {
     let mut times = BTreeMap::new();
     for e in walkdir::WalkDir::new(root) {
         let e = e.unwrap();
