@@ -27,6 +27,16 @@ pub mod exit {
     /// before the last apply and needs a restart to load it. `plan`: `apply` would change
     /// something.
     pub const PENDING: i32 = 6;
+    /// Every code above, for the test that holds the README's table to this one.
+    pub const ALL: [i32; 7] = [
+        OK,
+        ERROR,
+        USAGE,
+        VERIFY_WARNINGS,
+        BUSY,
+        SERVER_RUNNING,
+        PENDING,
+    ];
 }
 
 #[derive(Parser, Debug)]
