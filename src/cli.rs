@@ -46,6 +46,9 @@ pub enum Command {
     Watch(WatchArgs),
     /// Apply the bundled sample product in a temporary copy and show what happened.
     Demo(DemoArgs),
+    /// Install a patch or service pack (a dir, or a .zip as WSO2 ships them) into the patches
+    /// or service-packs dir: checked, staged and renamed into place in one step.
+    Install(InstallArgs),
 }
 
 #[derive(Args, Debug)]
@@ -118,6 +121,35 @@ impl WatchArgs {
             lock_timeout: self.lock_timeout,
         }
     }
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// A patch dir (`patchNNNN`), a service pack dir (`servicepack…`, holding `lib/` and
+    /// `servicepack_patches.txt`), or a .zip holding one, at its top or inside one wrapper dir
+    /// (`WSO2-CARBON-PATCH-4.4.0-0001/patch0001/…`).
+    #[arg(value_name = "SOURCE")]
+    pub source: PathBuf,
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// Check the .zip against FILE in `md5sum` format (`<hex>  <name>` lines; the line naming
+    /// SOURCE's file name is used, or a single bare sum) before anything is extracted.
+    #[arg(long, value_name = "FILE", conflicts_with = "sha256")]
+    pub md5: Option<PathBuf>,
+    /// As --md5, with SHA-256 and a FILE in `sha256sum` format.
+    #[arg(long, value_name = "FILE")]
+    pub sha256: Option<PathBuf>,
+    /// When a patch or service pack of the same name is installed with other content, swap it
+    /// for SOURCE atomically (otherwise refused); the old copy is removed.
+    #[arg(long)]
+    pub replace: bool,
+    /// Apply once installed (refused at once, before installing, while a server runs unless
+    /// --while-running). When SOURCE was already installed, applies only if the product is not
+    /// already up to date.
+    #[arg(long)]
+    pub apply: bool,
+    #[command(flatten)]
+    pub control: ApplyControl,
 }
 
 #[derive(Args, Debug)]

@@ -17,6 +17,7 @@ pub mod digest;
 pub mod digest_cache;
 pub mod fault;
 pub mod fsops;
+pub mod install;
 pub mod java;
 pub mod layout;
 pub mod lock;
