@@ -49,6 +49,11 @@ pub enum Command {
     /// Install a patch or service pack (a dir, or a .zip as WSO2 ships them) into the patches
     /// or service-packs dir: checked, staged and renamed into place in one step.
     Install(InstallArgs),
+    /// Take a patch or service pack out of the product, keeping it aside for `restore`, then
+    /// apply (which restores its bundles from patch0000).
+    Revert(RevertArgs),
+    /// Put back a patch or service pack taken out by `revert`, then apply.
+    Restore(RestoreArgs),
 }
 
 #[derive(Args, Debug)]
@@ -148,6 +153,39 @@ pub struct InstallArgs {
     /// already up to date.
     #[arg(long)]
     pub apply: bool,
+    #[command(flatten)]
+    pub control: ApplyControl,
+}
+
+#[derive(Args, Debug)]
+pub struct RevertArgs {
+    /// The patch (`patch…`, from the patches dir; never patch0000) or service pack
+    /// (`servicepack…`, from the service-packs dir) to take out.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// Keep reverted patches in DIR [default: the last --backup given, else
+    /// <state dir>/reverted]; remembered in the state dir for later revert and restore.
+    #[arg(long, value_name = "DIR")]
+    pub backup: Option<PathBuf>,
+    /// Only move NAME out; do not apply (the next apply, or server start, does).
+    #[arg(long)]
+    pub no_apply: bool,
+    #[command(flatten)]
+    pub control: ApplyControl,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The patch or service pack, as `revert` took it out, to put back.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// Only move NAME back; do not apply (the next apply, or server start, does).
+    #[arg(long)]
+    pub no_apply: bool,
     #[command(flatten)]
     pub control: ApplyControl,
 }

@@ -27,6 +27,7 @@ pub mod oneshot;
 pub mod plan;
 pub mod scan;
 pub mod server;
+pub mod shelve;
 pub mod verify;
 pub mod watch;
 

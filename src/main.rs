@@ -13,7 +13,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 use carbon_patcher::cli::{exit, ApplyArgs, Cli, Command, DemoArgs, WatchArgs};
 use carbon_patcher::layout::Layout;
 use carbon_patcher::oneshot::{self, outcome_code, report_error};
-use carbon_patcher::{demo, install, run_apply, watch};
+use carbon_patcher::{demo, install, run_apply, shelve, watch};
 
 /// Operational logging through `tracing`: to standard error (journald keeps it), and to a daily
 /// rolling file in `log_dir` when given. `CARBON_PATCHER_LOG` takes any `tracing` filter.
@@ -64,6 +64,14 @@ fn main() -> ExitCode {
         Command::Install(args) => {
             init_logging("warn", None);
             install::run(&args)
+        }
+        Command::Revert(args) => {
+            init_logging("warn", None);
+            shelve::revert(&args)
+        }
+        Command::Restore(args) => {
+            init_logging("warn", None);
+            shelve::restore(&args)
         }
     };
     carbon_patcher::fault::report();
