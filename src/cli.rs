@@ -18,10 +18,11 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// Applied or checked, but verification found plugins that differ from their patch.
     pub const VERIFY_WARNINGS: i32 = 3;
-    /// Busy: another watcher watches this home, or another apply held the lock past
-    /// `--lock-timeout`.
+    /// Busy: another watcher watches this home, or another apply (or install, revert,
+    /// restore) held the lock past `--lock-timeout`.
     pub const BUSY: i32 = 4;
-    /// A Carbon server is running on this home (`apply` without `--while-running`).
+    /// A Carbon server is running on this home: `apply`, `install --apply`, `revert` and
+    /// `restore` refuse it unless `--while-running` (or `--no-apply`); nothing was changed.
     pub const SERVER_RUNNING: i32 = 5;
 }
 
