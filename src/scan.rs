@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
+use rayon::prelude::*;
 
 use crate::bundle;
 use crate::digest::Md5Sum;
@@ -219,7 +220,7 @@ fn read_source(
     why: &str,
 ) -> Result<Source> {
     let listing = list_dir(dir)?.ok_or_else(|| anyhow!("{}: cannot list", dir.display()))?;
-    let mut entries = Vec::with_capacity(listing.len());
+    let mut files = Vec::with_capacity(listing.len());
     for (entry_name, path) in listing {
         let entry_name = utf8_name(entry_name, dir)?;
         check_link(&path, layout)?;
@@ -233,16 +234,26 @@ fn read_source(
         if !md.is_file() {
             bail!("{}: not a regular file", path.display());
         }
-        let (bundle_name, md5) = cache
-            .bundle(&path, || bundle::bundle_file_name(&path, &entry_name))
-            .with_context(|| format!("{}", path.display()))?;
-        entries.push(Entry {
-            name: entry_name,
-            path,
-            bundle_name,
-            md5,
-        });
+        files.push((entry_name, path));
     }
+    // Checking and hashing jars the cache does not know, on every core; results (and the first
+    // error) in listing order.
+    let entries = files
+        .into_par_iter()
+        .map(|(entry_name, path)| {
+            let (bundle_name, md5) = cache
+                .bundle(&path, || bundle::bundle_file_name(&path, &entry_name))
+                .with_context(|| format!("{}", path.display()))?;
+            Ok(Entry {
+                name: entry_name,
+                path,
+                bundle_name,
+                md5,
+            })
+        })
+        .collect::<Vec<Result<Entry>>>()
+        .into_iter()
+        .collect::<Result<Vec<Entry>>>()?;
     Ok(Source {
         name: name.to_string(),
         path: dir.to_path_buf(),
