@@ -192,8 +192,10 @@ pub struct InstallArgs {
     pub source: PathBuf,
     #[command(flatten)]
     pub paths: PathArgs,
-    /// Check the .zip against FILE in `md5sum` format (`<hex>  <name>` lines; the line naming
-    /// SOURCE's file name is used, or a single bare sum) before anything is extracted.
+    /// Check the .zip against FILE in `md5sum` format (`<hex>  <name>` lines, `--tag` lines and
+    /// coreutils' `\`-escaped names; the line naming SOURCE's file name is used, or a single
+    /// bare sum, or the single `<hex>  -` line of `md5sum < SOURCE`) before anything is
+    /// extracted. FILE may hold at most 1 MiB.
     #[arg(long, value_name = "FILE", conflicts_with = "sha256")]
     pub md5: Option<PathBuf>,
     /// As --md5, with SHA-256 and a FILE in `sha256sum` format.

@@ -106,47 +106,106 @@ fn hash<D: sha2::Digest>(mut r: impl Read) -> io::Result<String> {
     Ok(d.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The most a sums file may hold: a published sums file is a few lines, and `--md5 /dev/zero`
+/// (or any endless source) must fail rather than read forever.
+pub const MAX_SUMS_BYTES: u64 = 1024 * 1024;
+
+/// A name as coreutils escapes it on a line starting with `\`: `\\`, `\n` and `\r`; `None`
+/// for any other escape (coreutils calls such a line improperly formatted).
+fn unescape_name(name: &str) -> Option<String> {
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            '\\' => '\\',
+            'n' => '\n',
+            'r' => '\r',
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
 /// One line of a sums file: the sum and, unless it is a bare sum, the file it names.
-fn parse_sum_line(line: &str, algo: Algo) -> Option<(&str, Option<&str>)> {
+fn parse_sum_line(line: &str, algo: Algo) -> Option<(&str, Option<String>)> {
+    // coreutils starts a line with `\` when the name holds a backslash or a line break, which
+    // it then escapes.
+    let (line, escaped) = match line.strip_prefix('\\') {
+        Some(rest) => (rest, true),
+        None => (line, false),
+    };
     // `md5sum --tag`: `MD5 (name) = hex`.
-    if let Some(rest) = line
+    let (hex, name) = if let Some(rest) = line
         .strip_prefix(algo.bsd_tag())
         .and_then(|r| r.strip_prefix(" ("))
     {
         let (name, hex) = rest.rsplit_once(") = ")?;
-        return Some((hex.trim(), Some(name)));
-    }
-    // `md5sum`: `hex  name` (text mode) or `hex *name` (binary mode), or a bare `hex`.
-    match line.split_once(' ') {
-        None => Some((line, None)),
-        Some((hex, rest)) => {
-            let name = rest
-                .strip_prefix('*')
-                .or_else(|| rest.strip_prefix(' '))
-                .unwrap_or(rest);
-            Some((hex, Some(name)))
+        (hex.trim(), name)
+    } else {
+        // `md5sum`: `hex  name` (text mode) or `hex *name` (binary mode), or a bare `hex`.
+        match line.split_once(' ') {
+            None if escaped => return None,
+            None => return Some((line, None)),
+            Some((hex, rest)) => {
+                let name = rest
+                    .strip_prefix('*')
+                    .or_else(|| rest.strip_prefix(' '))
+                    .unwrap_or(rest);
+                (hex, name)
+            }
         }
+    };
+    let name = if escaped {
+        unescape_name(name)?
+    } else {
+        name.to_string()
+    };
+    // `md5sum < f.zip` names standard input: the sum of whatever was piped, a bare sum.
+    if name == "-" {
+        return Some((hex, None));
     }
+    Some((hex, Some(name)))
+}
+
+/// Reads a sums file, refusing one larger than [`MAX_SUMS_BYTES`] without reading further.
+fn read_sums_file(sums: &Path) -> Result<Vec<u8>> {
+    let file = File::open(sums).with_context(|| format!("{}: cannot read", sums.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SUMS_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{}: cannot read", sums.display()))?;
+    if bytes.len() as u64 > MAX_SUMS_BYTES {
+        bail!(
+            "{}: more than 1 MiB; not a checksum file (md5sum or sha256sum output)",
+            sums.display()
+        );
+    }
+    Ok(bytes)
 }
 
 /// The sum `sums` gives for the file named `file_name`: from the line naming it (a path whose
-/// last component is `file_name` counts), or the file's only line when that is a bare sum.
+/// last component is `file_name` counts), or the file's only line when that is a bare sum
+/// (or names `-`, standard input).
 fn expected_sum(sums: &Path, file_name: &str, algo: Algo) -> Result<String> {
-    let bytes = fs::read(sums).with_context(|| format!("{}: cannot read", sums.display()))?;
+    let bytes = read_sums_file(sums)?;
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text
         .lines()
         .map(|l| l.trim_end_matches('\r').trim())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    let parsed: Vec<(&str, Option<&str>)> = lines
+    let parsed: Vec<(&str, Option<String>)> = lines
         .iter()
         .filter_map(|l| parse_sum_line(l, algo))
         .collect();
     let names_it = |n: &str| n == file_name || Path::new(n).file_name() == Some(file_name.as_ref());
     let mut sums_for: Vec<&str> = parsed
         .iter()
-        .filter(|(_, n)| n.is_some_and(names_it))
+        .filter(|(_, n)| n.as_deref().is_some_and(names_it))
         .map(|(h, _)| *h)
         .collect();
     if sums_for.is_empty() {
@@ -838,6 +897,48 @@ mod tests {
         );
         assert!(sum("abc  x.zip\n").is_err(), "not an MD5");
         assert!(sum(&format!("{md5}\n{md5}\n")).is_err(), "two bare sums");
+        // `md5sum < x.zip` names standard input.
+        assert_eq!(sum(&format!("{md5}  -\n")).unwrap(), md5);
+        assert!(
+            sum(&format!("{md5}  -\n{md5}  y.zip\n")).is_err(),
+            "`-` among other lines names nothing"
+        );
+        // coreutils' escaped lines.
+        let escaped = |text: &str, name: &str| {
+            fs::write(&f, text).unwrap();
+            expected_sum(&f, name, Algo::Md5)
+        };
+        assert_eq!(
+            escaped(&format!("\\{md5}  a\\\\b.zip\n"), "a\\b.zip").unwrap(),
+            md5
+        );
+        assert_eq!(
+            escaped(&format!("\\{md5} *a\\nb.zip\n"), "a\nb.zip").unwrap(),
+            md5
+        );
+        assert_eq!(
+            escaped(&format!("\\{md5}  a\\rb.zip\n"), "a\rb.zip").unwrap(),
+            md5
+        );
+        assert_eq!(
+            escaped(&format!("\\MD5 (a\\\\b.zip) = {md5}\n"), "a\\b.zip").unwrap(),
+            md5
+        );
+        assert!(escaped(&format!("\\{md5}  a\\xb.zip\n"), "a\\xb.zip").is_err());
+        // Unescaped, a backslash is part of the name.
+        assert_eq!(
+            escaped(&format!("{md5}  a\\b.zip\n"), "a\\b.zip").unwrap(),
+            md5
+        );
+        // Capped: one byte over 1 MiB is refused.
+        let mut big = format!("{md5}  x.zip\n").into_bytes();
+        big.resize(MAX_SUMS_BYTES as usize + 1, b'\n');
+        fs::write(&f, &big).unwrap();
+        let e = expected_sum(&f, "x.zip", Algo::Md5).unwrap_err();
+        assert!(format!("{e:#}").contains("more than 1 MiB"), "{e:#}");
+        big.truncate(MAX_SUMS_BYTES as usize);
+        fs::write(&f, &big).unwrap();
+        assert_eq!(expected_sum(&f, "x.zip", Algo::Md5).unwrap(), md5);
         let sha = "a".repeat(64);
         fs::write(&f, format!("{sha}  x.zip\n")).unwrap();
         assert_eq!(expected_sum(&f, "x.zip", Algo::Sha256).unwrap(), sha);

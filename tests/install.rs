@@ -156,6 +156,78 @@ fn wrong_md5_or_sha256_is_refused_before_anything_is_extracted() {
 }
 
 #[test]
+fn checksum_files_as_coreutils_writes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let sums = tmp.path().join("sums");
+    // `md5sum < f.zip`: the one line names standard input, `-`; it is the zip's sum.
+    let zip = tmp.path().join("WSO2-CARBON-PATCH-4.4.0-0001.zip");
+    wso2_patch_zip(&zip, "new");
+    let md5 = md5_hex(&fs::read(&zip).unwrap());
+    write(&sums, format!("{md5}  -\n").as_bytes());
+    let out = install(
+        &p,
+        &[zip.to_str().unwrap(), "--md5", sums.to_str().unwrap()],
+    );
+    assert_ok(&out);
+    assert!(stdout(&out).starts_with("installed: patch0001 -> "));
+
+    // A name with a backslash or a line break: coreutils starts the line with `\` and escapes
+    // them (`md5sum`, and `md5sum --tag`).
+    for (file, line) in [
+        ("dl/a\\b.zip", format!("\\{md5}  a\\\\b.zip\n")),
+        ("dl/c\nd.zip", format!("\\{md5}  c\\nd.zip\n")),
+        ("dl/e\\f.zip", format!("\\MD5 (e\\\\f.zip) = {md5}\n")),
+    ] {
+        let zip_copy = tmp.path().join(file);
+        write(&zip_copy, &fs::read(&zip).unwrap());
+        write(
+            &sums,
+            format!("{}  other.zip\n{line}", "1".repeat(32)).as_bytes(),
+        );
+        let out = install(
+            &p,
+            &[zip_copy.to_str().unwrap(), "--md5", sums.to_str().unwrap()],
+        );
+        assert_ok(&out);
+        assert_eq!(stdout(&out), "already installed: patch0001\n", "{file:?}");
+    }
+}
+
+#[test]
+fn an_endless_checksum_file_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let zip = tmp.path().join("WSO2-CARBON-PATCH-4.4.0-0001.zip");
+    wso2_patch_zip(&zip, "new");
+    let before = snapshot(tmp.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carbon-patcher"))
+        .args(["install", "--carbon-home", p.home.to_str().unwrap()])
+        .args([zip.to_str().unwrap(), "--md5", "/dev/zero"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("still reading /dev/zero after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("/dev/zero") && err.contains("1 MiB"), "{err}");
+    assert_eq!(snapshot(tmp.path()), before);
+}
+
+#[test]
 fn escaping_entries_are_refused_and_nothing_escapes() {
     let tmp = tempfile::tempdir().unwrap();
     let p = product(tmp.path());
