@@ -217,7 +217,7 @@ pub struct InstallArgs {
 #[derive(Args, Debug)]
 pub struct RevertArgs {
     /// The patch (`patch…`, from the patches dir; never patch0000) or service pack
-    /// (`servicepack…`, from the service-packs dir) to take out.
+    /// (`servicepack…`, from the service-packs dir) to take out. A trailing `/` is ignored.
     #[arg(value_name = "NAME")]
     pub name: String,
     #[command(flatten)]
@@ -235,7 +235,8 @@ pub struct RevertArgs {
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// The patch or service pack, as `revert` took it out, to put back.
+    /// The patch or service pack, as `revert` took it out, to put back. A trailing `/` is
+    /// ignored.
     #[arg(value_name = "NAME")]
     pub name: String,
     #[command(flatten)]

@@ -232,6 +232,8 @@ fn run(
         Ok(l) => l,
         Err(code) => return code,
     };
+    // Tab completion of a dir adds a slash: `revert patch0002/` names patch0002.
+    let name = name.trim_end_matches('/');
     let moved = shelve(&layout, direction, name, backup_flag);
     drop(lock);
     match moved {

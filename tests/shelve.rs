@@ -127,6 +127,25 @@ fn backup_dir_is_remembered() {
 }
 
 #[test]
+fn a_trailing_slash_from_tab_completion_is_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let kept = state_dir(&p).join("reverted/patch0002");
+    let out = cmd(&p, "revert", &["patch0002/"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).starts_with(&format!("reverted: patch0002 -> {}\n", kept.display())),
+        "{}",
+        stdout(&out)
+    );
+    assert!(kept.join("b.jar").is_file());
+    let out = cmd(&p, "restore", &["patch0002//"]);
+    assert_ok(&out);
+    assert!(p.patches().join("patch0002/b.jar").is_file());
+    assert!(!kept.exists());
+}
+
+#[test]
 fn refusals_move_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let p = product(tmp.path());
