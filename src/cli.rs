@@ -223,7 +223,8 @@ pub struct RevertArgs {
     #[command(flatten)]
     pub paths: PathArgs,
     /// Keep reverted patches in DIR [default: the last --backup given, else
-    /// <state dir>/reverted]; remembered in the state dir for later revert and restore.
+    /// <state dir>/reverted]; remembered in the state dir for later revert and restore. DIR
+    /// must be outside the patches, service-packs, plugins and metadata dirs (else exit 2).
     #[arg(long, value_name = "DIR")]
     pub backup: Option<PathBuf>,
     /// Only move NAME out; do not apply (the next apply, or server start, does).

@@ -8,9 +8,9 @@ use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::bundle;
 use crate::cli::{exit, ApplyControl, PathArgs, RestoreArgs, RevertArgs};
@@ -68,13 +68,119 @@ fn remembered(layout: &Layout) -> Result<Option<PathBuf>> {
     }
 }
 
-/// Where reverted patches are kept: `--backup`, else the remembered one, else the default.
-fn backup_location(layout: &Layout, flag: Option<&Path>) -> Result<PathBuf> {
-    if let Some(dir) = flag {
-        return std::path::absolute(dir)
-            .with_context(|| format!("cannot make {} absolute", dir.display()));
+/// The backup location when no `--backup` was ever given.
+fn default_location(layout: &Layout) -> PathBuf {
+    layout.state_dir.join(DEFAULT_BACKUP)
+}
+
+/// Where reverted patches are kept when no `--backup` is given: the remembered one, else the
+/// default.
+fn backup_location(layout: &Layout) -> Result<PathBuf> {
+    Ok(remembered(layout)?.unwrap_or_else(|| default_location(layout)))
+}
+
+/// `path` as it will be once it exists: absolute, its existing part with links resolved, the
+/// rest with `.` dropped and `..` taken back, as `mkdir -p` would create it. Two paths resolved
+/// so compare as the kernel sees them, whether or not they exist yet.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(path)
+        .with_context(|| format!("cannot make {} absolute", path.display()))?;
+    let mut at = PathBuf::new();
+    // How many of `at`'s last components do not exist (and so are not links).
+    let mut missing = 0usize;
+    for c in abs.components() {
+        match c {
+            Component::Prefix(_) | Component::RootDir => at.push(c.as_os_str()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                // With nothing missing `at` is canonical, so its parent is the real one.
+                at.pop();
+                missing = missing.saturating_sub(1);
+            }
+            Component::Normal(n) => {
+                at.push(n);
+                if missing > 0 {
+                    missing += 1;
+                } else {
+                    match fs::canonicalize(&at) {
+                        Ok(real) => at = real,
+                        Err(_) => missing = 1,
+                    }
+                }
+            }
+        }
     }
-    Ok(remembered(layout)?.unwrap_or_else(|| layout.state_dir.join(DEFAULT_BACKUP)))
+    Ok(at)
+}
+
+/// Why `resolved` cannot hold reverted patches, if it cannot: it is, or is inside, a dir the
+/// launcher reads at every start (a patch kept in the patches dir is taken for a broken patch
+/// and stops the start; kept in plugins, it is copied into patch0000).
+fn misplaced(layout: &Layout, resolved: &Path) -> Result<Option<String>> {
+    let mut inside = None;
+    for (what, dir) in [
+        ("the patches dir", &layout.patches),
+        ("the service-packs dir", &layout.servicepacks),
+        ("plugins", &layout.plugins),
+        ("the metadata dir", &layout.metadata),
+    ] {
+        let dir = resolve(dir)?;
+        // The innermost one names it best (the metadata dir is inside the patches dir).
+        let deeper = |(_, d): &(&str, PathBuf)| dir.components().count() > d.components().count();
+        if resolved.starts_with(&dir) && inside.as_ref().is_none_or(deeper) {
+            inside = Some((what, dir));
+        }
+    }
+    Ok(inside.map(|(what, dir)| {
+        let how = if resolved == dir { "is" } else { "is inside" };
+        format!(
+            "{how} {what} ({}), which the launcher reads at every start: a patch kept there \
+             would break the product",
+            dir.display()
+        )
+    }))
+}
+
+/// Where `revert` keeps NAME: `--backup` (resolved, so what is checked is what is used), else
+/// the remembered location, else the default. A location inside a dir the launcher reads is
+/// refused, before anything is remembered or moved: exit 2 when it comes from the command
+/// line, 1 when it was remembered.
+fn revert_location(layout: &Layout, flag: Option<&Path>) -> Result<PathBuf, (i32, anyhow::Error)> {
+    let usage = |e: anyhow::Error| (exit::USAGE, e);
+    if let Some(dir) = flag {
+        let at = resolve(dir).map_err(usage)?;
+        return match misplaced(layout, &at).map_err(usage)? {
+            None => Ok(at),
+            Some(why) => Err(usage(anyhow!(
+                "--backup {} {why}; keep reverted patches outside the patches, service-packs, \
+                 plugins and metadata dirs",
+                dir.display()
+            ))),
+        };
+    }
+    let error = |e: anyhow::Error| (exit::ERROR, e);
+    match remembered(layout).map_err(error)? {
+        Some(dir) => match misplaced(layout, &resolve(&dir).map_err(error)?).map_err(error)? {
+            None => Ok(dir),
+            Some(why) => Err(error(anyhow!(
+                "{}, the backup dir {} remembers from an earlier --backup, {why}; nothing was \
+                 moved; pass --backup DIR to keep reverted patches elsewhere",
+                dir.display(),
+                remembered_file(layout).display()
+            ))),
+        },
+        None => {
+            let dir = default_location(layout);
+            match misplaced(layout, &resolve(&dir).map_err(usage)?).map_err(usage)? {
+                None => Ok(dir),
+                Some(why) => Err(usage(anyhow!(
+                    "{}, the default backup dir under the state dir, {why}; pass --backup DIR, \
+                     or a --state-dir outside those dirs",
+                    dir.display()
+                ))),
+            }
+        }
+    }
 }
 
 /// Writes (or, with `None`, removes) the remembered backup location.
@@ -158,14 +264,16 @@ fn remove_stale(backup: &Path) -> Result<()> {
 }
 
 /// Moves NAME out of the product (revert) or back in (restore); returns where it went.
+/// `remember`: `backup` came from `--backup`, and is remembered for later runs.
 fn shelve(
     layout: &Layout,
     direction: Direction,
     name: &str,
-    backup_flag: Option<&Path>,
+    backup: &Path,
+    remember: bool,
 ) -> Result<PathBuf> {
     let product_dir = product_dir_of(layout, name)?;
-    let backup = backup_location(layout, backup_flag)?;
+    let backup = backup.to_path_buf();
     let (from, to, to_parent) = match direction {
         Direction::Revert => (product_dir.join(name), backup.join(name), &backup),
         Direction::Restore => (backup.join(name), product_dir.join(name), &product_dir),
@@ -191,7 +299,7 @@ fn shelve(
     remove_stale(&backup)?;
     // Remembered before the move, so a restore finds what was moved; put back if it fails.
     let previous = remembered(layout)?;
-    let remember = backup_flag.is_some() && previous.as_deref() != Some(backup.as_path());
+    let remember = remember && previous.as_deref() != Some(backup.as_path());
     if remember {
         set_remembered(layout, Some(&backup))?;
     }
@@ -222,6 +330,23 @@ fn run(
             return exit::USAGE;
         }
     };
+    // Settled before anything moves or is remembered.
+    let backup = match direction {
+        Direction::Revert => match revert_location(&layout, backup_flag) {
+            Ok(dir) => dir,
+            Err((code, e)) => {
+                report_error(&e);
+                return code;
+            }
+        },
+        Direction::Restore => match backup_location(&layout) {
+            Ok(dir) => dir,
+            Err(e) => {
+                report_error(&e);
+                return exit::ERROR;
+            }
+        },
+    };
     // Before anything moves, so exit 5 leaves the product as it was.
     if !no_apply {
         if let Some(code) = oneshot::refuse_while_running(&layout, control) {
@@ -234,7 +359,7 @@ fn run(
     };
     // Tab completion of a dir adds a slash: `revert patch0002/` names patch0002.
     let name = name.trim_end_matches('/');
-    let moved = shelve(&layout, direction, name, backup_flag);
+    let moved = shelve(&layout, direction, name, &backup, backup_flag.is_some());
     drop(lock);
     match moved {
         Ok(to) => match direction {
@@ -305,17 +430,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let l = layout(dir.path());
         assert_eq!(
-            backup_location(&l, None).unwrap(),
+            backup_location(&l).unwrap(),
             l.state_dir.join(DEFAULT_BACKUP)
         );
         let elsewhere = dir.path().join("kept");
         set_remembered(&l, Some(&elsewhere)).unwrap();
-        assert_eq!(backup_location(&l, None).unwrap(), elsewhere);
+        assert_eq!(backup_location(&l).unwrap(), elsewhere);
         set_remembered(&l, None).unwrap();
         assert_eq!(
-            backup_location(&l, None).unwrap(),
+            backup_location(&l).unwrap(),
             l.state_dir.join(DEFAULT_BACKUP)
         );
+    }
+
+    #[test]
+    fn resolve_follows_links_and_takes_back_dotdot_past_missing_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        fs::create_dir(root.join("real")).unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        let r = |p: &str| resolve(&root.join(p)).unwrap();
+        assert_eq!(r("link"), root.join("real"));
+        assert_eq!(r("link/new/deeper"), root.join("real/new/deeper"));
+        assert_eq!(r("missing/../link/x"), root.join("real/x"));
+        assert_eq!(r("link/../x"), root.join("x"), "the link's target's parent");
+        assert_eq!(r("./real/a/b/../../c"), root.join("real/c"));
+        assert_eq!(resolve(Path::new("/../..")).unwrap(), Path::new("/"));
     }
 
     #[test]

@@ -175,6 +175,99 @@ fn refusals_move_nothing() {
     }
 }
 
+#[test]
+fn a_backup_dir_inside_the_product_dirs_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    // A link elsewhere that leads into the patches dir, and one yet to be created under it.
+    std::os::unix::fs::symlink(p.patches(), tmp.path().join("to-patches")).unwrap();
+    let remembered = state_dir(&p).join("revert-backup-dir");
+    let before = snapshot(tmp.path());
+    for (dir, why) in [
+        (p.patches(), "the patches dir"),
+        (p.patches().join("patch-kept"), "the patches dir"),
+        (p.patches().join("new/deeper"), "the patches dir"),
+        (p.patches().join("patch0001"), "the patches dir"),
+        (tmp.path().join("to-patches/kept"), "the patches dir"),
+        (
+            tmp.path().join("none/../to-patches/kept"),
+            "the patches dir",
+        ),
+        (p.servicepacks().join("kept"), "the service-packs dir"),
+        (p.plugins(), "plugins"),
+        (p.plugins().join("kept"), "plugins"),
+        (p.metadata().join("kept"), "the metadata dir"),
+    ] {
+        let shown = dir.display().to_string();
+        let out = cmd(&p, "revert", &["patch0002", "--backup", &shown]);
+        assert_eq!(out.status.code(), Some(2), "{shown}: {}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{shown}: {}", stderr(&out));
+        assert_eq!(snapshot(tmp.path()), before, "{shown}");
+        assert!(!remembered.exists(), "{shown}");
+    }
+    // The default location, under a state dir put inside the patches dir.
+    let state = p.patches().join("state");
+    let out = cmd(
+        &p,
+        "revert",
+        &["patch0002", "--state-dir", state.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("default backup dir"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(tmp.path()), before);
+    // `..` past a dir not there yet is resolved as mkdir -p would: out of the patches dir, and
+    // nothing is created inside it on the way.
+    let out = cmd(
+        &p,
+        "revert",
+        &[
+            "patch0002",
+            "--no-apply",
+            "--backup",
+            p.patches().join("none/../../kept").to_str().unwrap(),
+        ],
+    );
+    assert_ok(&out);
+    assert!(p.components().join("kept/patch0002/b.jar").is_file());
+    assert!(!p.patches().join("none").exists());
+}
+
+#[test]
+fn a_remembered_backup_dir_now_inside_the_product_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    // As an earlier version allowed it to be remembered.
+    let remembered = state_dir(&p).join("revert-backup-dir");
+    write(
+        &remembered,
+        format!("{}\n", p.patches().join("patch-kept").display()).as_bytes(),
+    );
+    let before = snapshot(tmp.path());
+    let out = cmd(&p, "revert", &["patch0002"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("the patches dir"), "{err}");
+    assert!(err.contains(remembered.to_str().unwrap()), "{err}");
+    assert!(err.contains("--backup"), "{err}");
+    assert_eq!(snapshot(tmp.path()), before);
+    // --backup elsewhere is the way out, and is remembered instead.
+    let kept = tmp.path().join("kept");
+    assert_ok(&cmd(
+        &p,
+        "revert",
+        &["patch0002", "--backup", kept.to_str().unwrap()],
+    ));
+    assert!(kept.join("patch0002/b.jar").is_file());
+    assert_eq!(
+        fs::read_to_string(&remembered).unwrap(),
+        format!("{}\n", kept.display())
+    );
+}
+
 /// A stand-in for a Carbon JVM on `home`: its command line carries `-Dcarbon.home`.
 fn fake_server(home: &Path) -> Child {
     let child = Command::new("sh")
