@@ -242,6 +242,10 @@ pub struct RestoreArgs {
     pub name: String,
     #[command(flatten)]
     pub paths: PathArgs,
+    /// Take NAME from DIR, and only from there [default: where its revert put it, else the
+    /// last --backup given, else <state dir>/reverted].
+    #[arg(long, value_name = "DIR")]
+    pub backup: Option<PathBuf>,
     /// Only move NAME back; do not apply (the next apply, or server start, does).
     #[arg(long)]
     pub no_apply: bool,

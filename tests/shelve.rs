@@ -127,6 +127,69 @@ fn backup_dir_is_remembered() {
 }
 
 #[test]
+fn restore_finds_each_patch_where_its_own_revert_put_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let plugins = snapshot(&p.plugins());
+    let (x, y) = (tmp.path().join("x"), tmp.path().join("y"));
+    assert_ok(&cmd(
+        &p,
+        "revert",
+        &["patch0001", "--backup", x.to_str().unwrap()],
+    ));
+    assert_ok(&cmd(
+        &p,
+        "revert",
+        &["patch0002", "--backup", y.to_str().unwrap()],
+    ));
+    assert!(x.join("patch0001/a.jar").is_file() && y.join("patch0002/b.jar").is_file());
+
+    // Y is the remembered --backup now, but patch0001 is found where its revert put it.
+    let out = cmd(&p, "restore", &["patch0001"]);
+    assert_ok(&out);
+    assert!(p.patches().join("patch0001/a.jar").is_file());
+    assert!(!x.join("patch0001").exists());
+    assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "p1"));
+    // Its record is cleared; patch0002's is kept.
+    let record = fs::read_to_string(state_dir(&p).join("reverted-to")).unwrap();
+    assert_eq!(record, format!("{}\n", y.join("patch0002").display()));
+    assert_ok(&cmd(&p, "restore", &["patch0002"]));
+    assert_eq!(snapshot(&p.plugins()), plugins);
+    assert!(!state_dir(&p).join("reverted-to").exists());
+
+    // Moved by hand since: `restore --backup DIR` looks there.
+    assert_ok(&cmd(
+        &p,
+        "revert",
+        &["patch0001", "--backup", x.to_str().unwrap()],
+    ));
+    let z = tmp.path().join("z");
+    fs::create_dir(&z).unwrap();
+    fs::rename(x.join("patch0001"), z.join("patch0001")).unwrap();
+    let before = snapshot(tmp.path());
+    let out = cmd(&p, "restore", &["patch0001"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not there")
+            && err.contains(x.join("patch0001").to_str().unwrap())
+            && err.contains("--backup"),
+        "{err}"
+    );
+    assert_eq!(snapshot(tmp.path()), before);
+    let out = cmd(
+        &p,
+        "restore",
+        &["patch0001", "--backup", z.to_str().unwrap()],
+    );
+    assert_ok(&out);
+    assert!(p.patches().join("patch0001/a.jar").is_file());
+    assert!(!z.join("patch0001").exists());
+    assert_eq!(snapshot(&p.plugins()), plugins);
+    assert!(!state_dir(&p).join("reverted-to").exists());
+}
+
+#[test]
 fn a_trailing_slash_from_tab_completion_is_dropped() {
     let tmp = tempfile::tempdir().unwrap();
     let p = product(tmp.path());
