@@ -3,8 +3,9 @@
 //! source (a dir, or a zip as WSO2 ships them), checking a zip against its published sum,
 //! reading a zip entry by entry with every escape refused, and putting the result in place:
 //! staged beside the target under a private name, made durable, validated by the scan's own
-//! per-source rules, renamed into place in one step, and taken back out when the product no
-//! longer plans with it. Nothing is left behind on failure.
+//! per-source rules, renamed into place in one step, and taken back out when the product
+//! planned before it and no longer does (a product already broken by something else keeps it,
+//! with a warning naming the old problem). Nothing is left behind on failure.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -597,34 +598,75 @@ enum Installed {
     Replaced,
 }
 
-/// Puts the staged copy at `target`, or finds it is already there. Once it is visible the
-/// whole product must still plan; if not, it is taken back out (left under the staging name
-/// for the caller to remove) and the planning error returned.
+/// What an install did, and what the operator should know about it.
+#[derive(Debug)]
+struct Committed {
+    installed: Installed,
+    /// For standard error, beside the `installed:` line; the install stands.
+    warnings: Vec<String>,
+}
+
+/// Judges a copy just made visible by the product as planned before and after it: an error
+/// (take it back out) only when the product planned before and no longer does. A product that
+/// did not plan before was broken by something else: the copy is kept and the old problem
+/// named, rather than a good patch refused for it.
+fn judge(name: &str, before: Result<Prepared>, after: Result<Prepared>) -> Result<Vec<String>> {
+    match (before, after) {
+        (Ok(_), Err(e)) => Err(e),
+        (Err(old), Err(now)) => {
+            let (old, now) = (format!("{old:#}"), format!("{now:#}"));
+            let now = if now == old {
+                String::new()
+            } else {
+                format!(" (now: {now})")
+            };
+            Ok(vec![format!(
+                "{name} is installed, but the product could not be applied before it was, and \
+                 still cannot: {old}{now}; the next apply or server start fails until that is \
+                 fixed"
+            )])
+        }
+        (_, Ok(_)) => Ok(Vec::new()),
+    }
+}
+
+/// Puts the staged copy at `target`, or finds it is already there. The product is planned
+/// before and after it becomes visible; see [`judge`] for when it is taken back out (left under
+/// the staging name for the caller to remove) with the planning error.
 fn commit(
     layout: &Layout,
     name: &str,
     staging: &Path,
     target: &Path,
     replace: bool,
-) -> Result<Installed> {
+) -> Result<Committed> {
     let parent = target.parent().expect("a target has a parent");
     match fs::symlink_metadata(target) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let before = Prepared::new(layout);
             fsops::rename_noreplace(staging, target)?;
             fsops::sync_dir(parent)?;
-            if let Err(e) = Prepared::new(layout) {
-                fsops::rename_noreplace(target, staging)?;
-                fsops::sync_dir(parent)?;
-                return Err(e.context(format!(
-                    "{name} taken back out: the product no longer plans with it"
-                )));
+            match judge(name, before, Prepared::new(layout)) {
+                Ok(warnings) => Ok(Committed {
+                    installed: Installed::New,
+                    warnings,
+                }),
+                Err(e) => {
+                    fsops::rename_noreplace(target, staging)?;
+                    fsops::sync_dir(parent)?;
+                    Err(e.context(format!(
+                        "{name} taken back out: the product no longer plans with it"
+                    )))
+                }
             }
-            Ok(Installed::New)
         }
         Err(e) => Err(e).with_context(|| format!("{}: cannot read", target.display())),
         Ok(_) => {
             if same_tree(staging, target)? {
-                return Ok(Installed::Already);
+                return Ok(Committed {
+                    installed: Installed::Already,
+                    warnings: Vec::new(),
+                });
             }
             if !replace {
                 bail!(
@@ -632,16 +674,22 @@ fn commit(
                     target.display()
                 );
             }
+            let before = Prepared::new(layout);
             fsops::exchange(staging, target)?;
             fsops::sync_dir(parent)?;
-            if let Err(e) = Prepared::new(layout) {
-                fsops::exchange(staging, target)?;
-                fsops::sync_dir(parent)?;
-                return Err(e.context(format!(
-                    "the previous {name} put back: the product no longer plans with the new one"
-                )));
+            match judge(name, before, Prepared::new(layout)) {
+                Ok(warnings) => Ok(Committed {
+                    installed: Installed::Replaced,
+                    warnings,
+                }),
+                Err(e) => {
+                    fsops::exchange(staging, target)?;
+                    fsops::sync_dir(parent)?;
+                    Err(e.context(format!(
+                        "the previous {name} put back: the product no longer plans with the new one"
+                    )))
+                }
             }
-            Ok(Installed::Replaced)
         }
     }
 }
@@ -688,7 +736,7 @@ fn put_in_place(
     shown: &str,
     replace: bool,
     fill: impl FnOnce(&Path) -> Result<()>,
-) -> Result<(Installed, PathBuf)> {
+) -> Result<(Committed, PathBuf)> {
     let target = target_of(layout, kind, name);
     let parent = target
         .parent()
@@ -708,12 +756,12 @@ fn put_in_place(
     // after a swap, or the new one taken back out.
     let cleanup = fsops::remove_leftover(&staging).and_then(|()| fsops::sync_dir(&parent));
     match result {
-        Ok(installed) => {
+        Ok(committed) => {
             if let Err(e) = cleanup {
                 // Only a cost: the next run removes it as a leftover.
                 tracing::warn!("{e:#}");
             }
-            Ok((installed, target))
+            Ok((committed, target))
         }
         Err(e) => {
             remove_created(&created);
@@ -744,7 +792,7 @@ fn install(
     source: &Path,
     sums: Option<(Algo, &Path)>,
     replace: bool,
-) -> Result<(String, Installed, PathBuf)> {
+) -> Result<(String, Committed, PathBuf)> {
     let md = fs::metadata(source).with_context(|| format!("{}: cannot read", source.display()))?;
     if md.is_dir() {
         let name = dir_name(source)?;
@@ -761,10 +809,10 @@ fn install(
             keep_mode: false,
             links: false,
         };
-        let (installed, target) = put_in_place(layout, kind, &name, &shown, replace, |staging| {
+        let (committed, target) = put_in_place(layout, kind, &name, &shown, replace, |staging| {
             fsops::copy_tree(source, staging, opts)
         })?;
-        return Ok((name, installed, target));
+        return Ok((name, committed, target));
     }
     if !is_zip_name(source) {
         bail!(
@@ -782,12 +830,12 @@ fn install(
         .map_err(|e| anyhow!("{shown}: not a valid zip: {e}"))?;
     let src = read_zip_layout(&zip, &shown)?;
     let inner = format!("{shown}!/{}", src.prefix.display());
-    let (installed, target) =
+    let (committed, target) =
         put_in_place(layout, src.kind, &src.name, &inner, replace, |staging| {
             fsops::create_dir_owned(staging)?;
             extract(&mut zip, &src, staging, &inner)
         })?;
-    Ok((src.name, installed, target))
+    Ok((src.name, committed, target))
 }
 
 /// Whether an apply would do anything; an error is for the apply to report.
@@ -828,28 +876,30 @@ pub fn run(args: &InstallArgs) -> i32 {
     };
     let result = install(&layout, &args.source, sums, args.replace);
     drop(lock);
-    let (name, installed, target) = match result {
+    let (name, committed, target) = match result {
         Ok(r) => r,
         Err(e) => {
             report_error(&e);
             return exit::ERROR;
         }
     };
-    match installed {
-        Installed::Already => {
-            println!("already installed: {name}");
-            // An earlier install whose apply failed (busy, say) is applied now; a product
-            // already up to date is left untouched, so a repeated run changes nothing.
-            if !args.apply || !needs_apply(&layout) {
-                return exit::OK;
-            }
-        }
+    match committed.installed {
+        Installed::Already => println!("already installed: {name}"),
         Installed::New | Installed::Replaced => {
-            println!("installed: {name} -> {}", target.display());
-            if !args.apply {
-                return exit::OK;
-            }
+            println!("installed: {name} -> {}", target.display())
         }
+    }
+    for w in &committed.warnings {
+        eprintln!("carbon-patcher: warning: {w}");
+    }
+    let apply = match committed.installed {
+        // An earlier install whose apply failed (busy, say) is applied now; a product already
+        // up to date is left untouched, so a repeated run changes nothing.
+        Installed::Already => args.apply && needs_apply(&layout),
+        Installed::New | Installed::Replaced => args.apply,
+    };
+    if !apply {
+        return exit::OK;
     }
     oneshot::apply(&layout, &args.control)
 }

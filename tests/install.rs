@@ -552,6 +552,48 @@ fn a_patch_the_product_cannot_plan_with_is_taken_back_out() {
     assert_eq!(snapshot(tmp.path()), before);
 }
 
+#[test]
+fn a_product_broken_before_keeps_a_good_install_and_names_the_old_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    // Broken by something else: a patch holding a directory, which the launcher dies copying.
+    write(&p.patches().join("patch0001/sub/x.jar"), b"x");
+    let zip = tmp.path().join("patch0002.zip");
+    write_zip(&zip, &[("patch0002/b.jar", bundle_jar("b", "1", "new"))]);
+    let plugins = snapshot(&p.plugins());
+    let out = install(&p, &[zip.to_str().unwrap()]);
+    assert_ok(&out);
+    let target = p.patches().join("patch0002");
+    assert_eq!(
+        stdout(&out),
+        format!("installed: patch0002 -> {}\n", target.display())
+    );
+    let err = stderr(&out);
+    assert!(err.contains("warning"), "{err}");
+    assert!(
+        err.contains("patch0001/sub"),
+        "names the old problem: {err}"
+    );
+    assert!(target.join("b.jar").is_file());
+    assert!(dot_names(&p.patches()).is_empty());
+
+    // With --apply: installed, then the apply refuses the old problem (exit 1), plugins as they
+    // were.
+    let zip = tmp.path().join("patch0003.zip");
+    write_zip(&zip, &[("patch0003/c.jar", bundle_jar("c", "1", "new"))]);
+    let out = install(&p, &[zip.to_str().unwrap(), "--apply", "--quiet"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("installed: patch0003 -> "));
+    assert!(p.patches().join("patch0003/c.jar").is_file());
+    assert_eq!(snapshot(&p.plugins()), plugins);
+
+    // Fixed, the next apply applies both.
+    fs::remove_dir_all(p.patches().join("patch0001")).unwrap();
+    assert_ok(&p.apply(&["--quiet"]));
+    assert_eq!(plugin(&p, "b_1.jar"), bundle_jar("b", "1", "new"));
+    assert_eq!(plugin(&p, "c_1.jar"), bundle_jar("c", "1", "new"));
+}
+
 /// A stand-in for a Carbon JVM on `home`: its command line carries `-Dcarbon.home`.
 fn fake_server(home: &Path) -> Child {
     let child = Command::new("sh")
