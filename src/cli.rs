@@ -187,7 +187,9 @@ impl WatchArgs {
 pub struct InstallArgs {
     /// A patch dir (`patchNNNN`), a service pack dir (`servicepack…`, holding `lib/` and
     /// `servicepack_patches.txt`), or a .zip holding one, at its top or inside one wrapper dir
-    /// (`WSO2-CARBON-PATCH-4.4.0-0001/patch0001/…`).
+    /// (`WSO2-CARBON-PATCH-4.4.0-0001/patch0001/…`). What the launcher will ignore (a service
+    /// pack sorting before the latest one, a patch the latest service pack lists) is installed
+    /// with a warning.
     #[arg(value_name = "SOURCE")]
     pub source: PathBuf,
     #[command(flatten)]

@@ -20,7 +20,7 @@ use crate::digest_cache::DigestCache;
 use crate::fsops::{self, CopyOptions};
 use crate::layout::{self, Layout};
 use crate::oneshot::{self, report_error};
-use crate::scan;
+use crate::scan::{self, Scan};
 use crate::Prepared;
 
 /// What all extracted entries of one zip may inflate to (a service pack: hundreds of MB).
@@ -610,7 +610,12 @@ struct Committed {
 /// (take it back out) only when the product planned before and no longer does. A product that
 /// did not plan before was broken by something else: the copy is kept and the old problem
 /// named, rather than a good patch refused for it.
-fn judge(name: &str, before: Result<Prepared>, after: Result<Prepared>) -> Result<Vec<String>> {
+fn judge(
+    kind: Kind,
+    name: &str,
+    before: Result<Prepared>,
+    after: Result<Prepared>,
+) -> Result<Vec<String>> {
     match (before, after) {
         (Ok(_), Err(e)) => Err(e),
         (Err(old), Err(now)) => {
@@ -626,7 +631,37 @@ fn judge(name: &str, before: Result<Prepared>, after: Result<Prepared>) -> Resul
                  fixed"
             )])
         }
-        (_, Ok(_)) => Ok(Vec::new()),
+        (_, Ok(after)) => Ok(ignored(&after.scan, kind, name).into_iter().collect()),
+    }
+}
+
+/// Why the launcher will not apply what was just installed, if it will not, read off the scan
+/// that planned it: it applies only the latest service pack (by `String.compareTo`), and skips
+/// the patches that one lists in `servicepack_patches.txt`.
+fn ignored(scan: &Scan, kind: Kind, name: &str) -> Option<String> {
+    let latest = scan.latest_servicepack.as_ref().map(|sp| &sp.source.name);
+    match kind {
+        Kind::ServicePack => match latest {
+            Some(latest) if latest == name => None,
+            Some(latest) => Some(format!(
+                "{name} will be ignored by the launcher: it applies only the latest service \
+                 pack, and {latest} sorts after it"
+            )),
+            None => Some(format!(
+                "{name} will be ignored by the launcher: the last servicepack… entry of {}, \
+                 which sorts after it, is not a directory",
+                scan.layout.servicepacks.display()
+            )),
+        },
+        Kind::Patch => latest
+            .filter(|_| scan.listed_by_servicepack(name))
+            .map(|latest| {
+                format!(
+                "{name} will be ignored by the launcher: the service pack {latest} lists it in \
+                 {} (its fixes are part of the service pack)",
+                layout::SERVICEPACK_PATCHES_FILE
+            )
+            }),
     }
 }
 
@@ -635,6 +670,7 @@ fn judge(name: &str, before: Result<Prepared>, after: Result<Prepared>) -> Resul
 /// the staging name for the caller to remove) with the planning error.
 fn commit(
     layout: &Layout,
+    kind: Kind,
     name: &str,
     staging: &Path,
     target: &Path,
@@ -646,7 +682,7 @@ fn commit(
             let before = Prepared::new(layout);
             fsops::rename_noreplace(staging, target)?;
             fsops::sync_dir(parent)?;
-            match judge(name, before, Prepared::new(layout)) {
+            match judge(kind, name, before, Prepared::new(layout)) {
                 Ok(warnings) => Ok(Committed {
                     installed: Installed::New,
                     warnings,
@@ -677,7 +713,7 @@ fn commit(
             let before = Prepared::new(layout);
             fsops::exchange(staging, target)?;
             fsops::sync_dir(parent)?;
-            match judge(name, before, Prepared::new(layout)) {
+            match judge(kind, name, before, Prepared::new(layout)) {
                 Ok(warnings) => Ok(Committed {
                     installed: Installed::Replaced,
                     warnings,
@@ -750,7 +786,7 @@ fn put_in_place(
         fill(&staging)?;
         fsops::sync_tree(&staging)?;
         validate(layout, kind, name, &staging).map_err(|e| shown_as(e, &staging, shown))?;
-        commit(layout, name, &staging, &target, replace)
+        commit(layout, kind, name, &staging, &target, replace)
     })();
     // Whatever holds the staging name now is ours to remove: an unused copy, the old copy
     // after a swap, or the new one taken back out.

@@ -594,6 +594,86 @@ fn a_product_broken_before_keeps_a_good_install_and_names_the_old_problem() {
     assert_eq!(plugin(&p, "c_1.jar"), bundle_jar("c", "1", "new"));
 }
 
+/// A service pack dir at `dir`: `lib/` with one jar, and `servicepack_patches.txt` listing
+/// `listed`.
+fn servicepack_dir(dir: &Path, jar: (&str, &str), listed: &str) {
+    write(
+        &dir.join("lib").join(format!("{}.jar", jar.0)),
+        &bundle_jar(jar.0, "1", jar.1),
+    );
+    write(&dir.join("servicepack_patches.txt"), listed.as_bytes());
+}
+
+#[test]
+fn what_the_launcher_will_ignore_is_installed_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    p.add_servicepack(
+        "servicepack002",
+        &[("b.jar", "b", "1", "sp2")],
+        &["patch0005"],
+    );
+    let dl = tmp.path().join("dl");
+
+    // A service pack sorting before the latest one.
+    let sp1 = dl.join("servicepack001");
+    servicepack_dir(&sp1, ("c", "sp1"), "");
+    let out = install(&p, &[sp1.to_str().unwrap()]);
+    assert_ok(&out);
+    assert!(stdout(&out).starts_with("installed: servicepack001 -> "));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning") && err.contains("ignored") && err.contains("servicepack002"),
+        "{err}"
+    );
+    assert!(p.servicepacks().join("servicepack001/lib/c.jar").is_file());
+
+    // Sorted as Java's String.compareTo does: U+1F600 (a surrogate pair in UTF-16) sorts
+    // before U+FF01, though its UTF-8 bytes sort after.
+    p.add_servicepack("servicepack\u{FF01}", &[("b.jar", "b", "1", "sp3")], &[]);
+    let emoji = dl.join("servicepack\u{1F600}");
+    servicepack_dir(&emoji, ("c", "emoji"), "");
+    let out = install(&p, &[emoji.to_str().unwrap()]);
+    assert_ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("ignored") && err.contains("servicepack\u{FF01}"),
+        "{err}"
+    );
+
+    // A patch the latest service pack lists.
+    let listed = dl.join("patch0005");
+    write(&listed.join("a.jar"), &bundle_jar("a", "1", "p5"));
+    p.add_servicepack(
+        "servicepack\u{FF02}",
+        &[("b.jar", "b", "1", "sp4")],
+        &["patch0005"],
+    );
+    let out = install(&p, &[listed.to_str().unwrap()]);
+    assert_ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("ignored")
+            && err.contains("servicepack\u{FF02}")
+            && err.contains("servicepack_patches.txt"),
+        "{err}"
+    );
+
+    // The latest service pack, and a patch it does not list: no warning.
+    let latest = dl.join("servicepack\u{FF03}");
+    servicepack_dir(&latest, ("c", "latest"), "patch0005\n");
+    let out = install(&p, &[latest.to_str().unwrap()]);
+    assert_ok(&out);
+    assert_eq!(stderr(&out), "");
+    let patch = dl.join("patch0006");
+    write(&patch.join("a.jar"), &bundle_jar("a", "1", "p6"));
+    let out = install(&p, &[patch.to_str().unwrap(), "--apply", "--quiet"]);
+    assert_ok(&out);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "p6"));
+    assert_eq!(plugin(&p, "c_1.jar"), bundle_jar("c", "1", "latest"));
+}
+
 /// A stand-in for a Carbon JVM on `home`: its command line carries `-Dcarbon.home`.
 fn fake_server(home: &Path) -> Child {
     let child = Command::new("sh")
