@@ -189,7 +189,9 @@ pub struct InstallArgs {
     /// `servicepack_patches.txt`), or a .zip holding one, at its top or inside one wrapper dir
     /// (`WSO2-CARBON-PATCH-4.4.0-0001/patch0001/…`). What the launcher will ignore (a service
     /// pack sorting before the latest one, a patch the latest service pack lists) is installed
-    /// with a warning.
+    /// with a warning. A symbolic link in a dir SOURCE (or SOURCE itself a link) is refused
+    /// unless --follow-symlinks, which copies what it points to, as a run with the flag reads
+    /// through it; the zip's are always refused.
     #[arg(value_name = "SOURCE")]
     pub source: PathBuf,
     #[command(flatten)]

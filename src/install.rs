@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::bundle;
 use crate::cli::{exit, InstallArgs};
 use crate::digest_cache::DigestCache;
-use crate::fsops::{self, CopyOptions};
+use crate::fsops::{self, CopyOptions, Links};
 use crate::layout::{self, Layout};
 use crate::oneshot::{self, report_error};
 use crate::scan::{self, Scan};
@@ -819,6 +819,20 @@ fn dir_name(dir: &Path) -> Result<String> {
         .map_err(|_| anyhow!("{}: name is not valid UTF-8", dir.display()))
 }
 
+/// Refuses a dir source that is, or holds, a symbolic link, naming the flag that follows it.
+fn refuse_links(source: &Path) -> Result<()> {
+    for e in walkdir::WalkDir::new(source) {
+        let e = e.with_context(|| format!("{}: cannot read", source.display()))?;
+        if e.path_is_symlink() {
+            bail!(
+                "{}: a symbolic link; pass --follow-symlinks to copy what it points to",
+                e.path().display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn is_zip_name(p: &Path) -> bool {
     p.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
 }
@@ -841,9 +855,18 @@ fn install(
                 )
             })?;
         let shown = source.display().to_string();
+        // Followed as a run with --follow-symlinks reads through links, so what is installed
+        // holds the files they point to and no link at all; refused otherwise, before
+        // anything is staged.
+        let links = if layout.follow_symlinks {
+            Links::Follow
+        } else {
+            refuse_links(source)?;
+            Links::Refuse
+        };
         let opts = CopyOptions {
             keep_mode: false,
-            links: false,
+            links,
         };
         let (committed, target) = put_in_place(layout, kind, &name, &shown, replace, |staging| {
             fsops::copy_tree(source, staging, opts)

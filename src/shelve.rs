@@ -15,7 +15,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::bundle;
 use crate::cli::{exit, ApplyControl, PathArgs, RestoreArgs, RevertArgs};
-use crate::fsops::{self, CopyOptions};
+use crate::fsops::{self, CopyOptions, Links};
 use crate::layout::{self, Layout};
 use crate::oneshot::{self, report_error};
 use crate::scan::TEMP_PREFIX;
@@ -282,7 +282,7 @@ fn move_tree(from: &Path, to: &Path) -> Result<()> {
     let copied = (|| {
         let keep = CopyOptions {
             keep_mode: true,
-            links: true,
+            links: Links::Keep,
         };
         fsops::copy_tree(from, &staging, keep)?;
         fsops::sync_tree(&staging)?;

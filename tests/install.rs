@@ -493,6 +493,63 @@ fn plain_dir_source() {
 }
 
 #[test]
+fn links_in_a_dir_source_are_followed_only_with_follow_symlinks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let store = tmp.path().join("store");
+    write(&store.join("c-new.jar"), &bundle_jar("c", "1", "new"));
+    let src = tmp.path().join("dl/patch0002");
+    fs::create_dir_all(&src).unwrap();
+    std::os::unix::fs::symlink(store.join("c-new.jar"), src.join("c.jar")).unwrap();
+    // The source itself a link, to a dir holding one.
+    std::os::unix::fs::symlink(&src, tmp.path().join("dl/patch0003")).unwrap();
+    let linked = tmp.path().join("dl/patch0003");
+
+    let before = snapshot(tmp.path());
+    for source in [&src, &linked] {
+        let out = install(&p, &[source.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("symbolic link") && err.contains("--follow-symlinks"),
+            "{err}"
+        );
+        assert_eq!(snapshot(tmp.path()), before);
+    }
+
+    let out = install(
+        &p,
+        &[
+            src.to_str().unwrap(),
+            "--follow-symlinks",
+            "--apply",
+            "--quiet",
+        ],
+    );
+    assert_ok(&out);
+    // What the link points to is copied: a regular file, no link into the product.
+    let copied = p.patches().join("patch0002/c.jar");
+    assert!(fs::symlink_metadata(&copied).unwrap().is_file());
+    assert_eq!(fs::read(&copied).unwrap(), bundle_jar("c", "1", "new"));
+    assert_eq!(plugin(&p, "c_1.jar"), bundle_jar("c", "1", "new"));
+    let out = install(&p, &[linked.to_str().unwrap(), "--follow-symlinks"]);
+    assert_ok(&out);
+    assert!(fs::symlink_metadata(p.patches().join("patch0003"))
+        .unwrap()
+        .is_dir());
+
+    // A link back to a dir it is in is refused, and nothing is left.
+    let looped = tmp.path().join("dl/patch0004");
+    write(&looped.join("a.jar"), &bundle_jar("a", "1", "x"));
+    std::os::unix::fs::symlink(&looped, looped.join("again")).unwrap();
+    let before = snapshot(&p.home);
+    let out = install(&p, &[looped.to_str().unwrap(), "--follow-symlinks"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("loop"), "{}", stderr(&out));
+    assert_eq!(snapshot(&p.home), before);
+}
+
+#[test]
 fn same_zip_twice_changes_nothing_and_other_content_needs_replace() {
     let tmp = tempfile::tempdir().unwrap();
     let p = product(tmp.path());
