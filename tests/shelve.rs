@@ -366,10 +366,18 @@ fn a_running_server_refuses_unless_no_apply_or_while_running() {
     assert_ok(&cmd(&p, "revert", &["patch0001", "--no-apply"]));
     assert!(!p.patches().join("patch0001").exists());
     assert_eq!(snapshot(&p.plugins()), plugins);
-    // --while-running moves and applies.
+    assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "p1"));
+    // --while-running moves and applies: the revert held back above, and this one.
+    assert_ok(&cmd(&p, "revert", &["patch0002", "--while-running"]));
+    assert!(!p.patches().join("patch0002").exists());
+    assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "original"));
+    assert_eq!(plugin(&p, "b_1.jar"), bundle_jar("b", "1", "original"));
+    assert_eq!(plugin(&p, "c_1.jar"), bundle_jar("c", "1", "original"));
     assert_ok(&cmd(&p, "restore", &["patch0001", "--while-running"]));
-    assert!(p.patches().join("patch0001").exists());
+    assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "p1"));
+    assert_ok(&cmd(&p, "restore", &["patch0002", "--while-running"]));
     assert_eq!(snapshot(&p.plugins()), plugins);
+    assert!(carbon_patcher::server::detect(&p.home).is_running());
     server.kill().unwrap();
     server.wait().unwrap();
 }
