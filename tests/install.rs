@@ -542,11 +542,11 @@ fn links_in_a_dir_source_are_followed_only_with_follow_symlinks() {
     let looped = tmp.path().join("dl/patch0004");
     write(&looped.join("a.jar"), &bundle_jar("a", "1", "x"));
     std::os::unix::fs::symlink(&looped, looped.join("again")).unwrap();
-    let before = snapshot(&p.home);
+    let before = snapshot(tmp.path());
     let out = install(&p, &[looped.to_str().unwrap(), "--follow-symlinks"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("loop"), "{}", stderr(&out));
-    assert_eq!(snapshot(&p.home), before);
+    assert_eq!(snapshot(tmp.path()), before);
 }
 
 #[test]
