@@ -187,13 +187,19 @@ impl WatchArgs {
 pub struct InstallArgs {
     /// A patch dir (`patchNNNN`), a service pack dir (`servicepack…`, holding `lib/` and
     /// `servicepack_patches.txt`), or a .zip holding one, at its top or inside one wrapper dir
-    /// (`WSO2-CARBON-PATCH-4.4.0-0001/patch0001/…`).
+    /// (`WSO2-CARBON-PATCH-4.4.0-0001/patch0001/…`). What the launcher will ignore (a service
+    /// pack sorting before the latest one, a patch the latest service pack lists) is installed
+    /// with a warning. A symbolic link in a dir SOURCE (or SOURCE itself a link) is refused
+    /// unless --follow-symlinks, which copies what it points to, as a run with the flag reads
+    /// through it; the zip's are always refused.
     #[arg(value_name = "SOURCE")]
     pub source: PathBuf,
     #[command(flatten)]
     pub paths: PathArgs,
-    /// Check the .zip against FILE in `md5sum` format (`<hex>  <name>` lines; the line naming
-    /// SOURCE's file name is used, or a single bare sum) before anything is extracted.
+    /// Check the .zip against FILE in `md5sum` format (`<hex>  <name>` lines, `--tag` lines and
+    /// coreutils' `\`-escaped names; the line naming SOURCE's file name is used, or a single
+    /// bare sum, or the single `<hex>  -` line of `md5sum < SOURCE`) before anything is
+    /// extracted. FILE may hold at most 1 MiB.
     #[arg(long, value_name = "FILE", conflicts_with = "sha256")]
     pub md5: Option<PathBuf>,
     /// As --md5, with SHA-256 and a FILE in `sha256sum` format.
@@ -215,13 +221,14 @@ pub struct InstallArgs {
 #[derive(Args, Debug)]
 pub struct RevertArgs {
     /// The patch (`patch…`, from the patches dir; never patch0000) or service pack
-    /// (`servicepack…`, from the service-packs dir) to take out.
+    /// (`servicepack…`, from the service-packs dir) to take out. A trailing `/` is ignored.
     #[arg(value_name = "NAME")]
     pub name: String,
     #[command(flatten)]
     pub paths: PathArgs,
     /// Keep reverted patches in DIR [default: the last --backup given, else
-    /// <state dir>/reverted]; remembered in the state dir for later revert and restore.
+    /// <state dir>/reverted]; remembered in the state dir for later revert and restore. DIR
+    /// must be outside the patches, service-packs, plugins and metadata dirs (else exit 2).
     #[arg(long, value_name = "DIR")]
     pub backup: Option<PathBuf>,
     /// Only move NAME out; do not apply (the next apply, or server start, does).
@@ -233,11 +240,16 @@ pub struct RevertArgs {
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// The patch or service pack, as `revert` took it out, to put back.
+    /// The patch or service pack, as `revert` took it out, to put back. A trailing `/` is
+    /// ignored.
     #[arg(value_name = "NAME")]
     pub name: String,
     #[command(flatten)]
     pub paths: PathArgs,
+    /// Take NAME from DIR, and only from there [default: where its revert put it, else the
+    /// last --backup given, else <state dir>/reverted].
+    #[arg(long, value_name = "DIR")]
+    pub backup: Option<PathBuf>,
     /// Only move NAME back; do not apply (the next apply, or server start, does).
     #[arg(long)]
     pub no_apply: bool,

@@ -378,42 +378,70 @@ pub fn sync_tree(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What [`copy_tree`] does with a symbolic link (`src` itself included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Refuse it.
+    Refuse,
+    /// Recreate it as a link, as a move does.
+    Keep,
+    /// Copy what it points to, as Java's `File` reads through it.
+    Follow,
+}
+
 /// What [`copy_tree`] keeps of what it copies.
 #[derive(Debug, Clone, Copy)]
 pub struct CopyOptions {
     /// Keep each file's and directory's mode (and, as root, owner), as a move does; otherwise
     /// new files get the umask's mode and, as root, the owner of the directory they land in.
     pub keep_mode: bool,
-    /// Recreate symbolic links as links; otherwise a link is refused.
-    pub links: bool,
+    pub links: Links,
 }
 
 /// Copies the tree `src` (a directory, file or link) to the new path `dst`, which must not
 /// exist, keeping modification times (files and directories). Only directories, regular
-/// files and (with `links`) symbolic links are copied; anything else is refused. Not synced:
-/// see [`sync_tree`].
+/// files and symbolic links (as `links` says) are copied; anything else is refused. Not
+/// synced: see [`sync_tree`].
 pub fn copy_tree(src: &Path, dst: &Path, opts: CopyOptions) -> Result<()> {
-    let md =
+    copy_tree_below(src, dst, opts, &mut Vec::new())
+}
+
+/// [`copy_tree`], `ancestors` holding the (device, inode) of every dir being copied above
+/// `src`: a followed link leading back to one of them would copy forever.
+fn copy_tree_below(
+    src: &Path,
+    dst: &Path,
+    opts: CopyOptions,
+    ancestors: &mut Vec<(u64, u64)>,
+) -> Result<()> {
+    let mut md =
         fs::symlink_metadata(src).with_context(|| format!("{}: cannot read", src.display()))?;
-    let ft = md.file_type();
-    if ft.is_symlink() {
-        if !opts.links {
-            anyhow::bail!(
+    if md.file_type().is_symlink() {
+        match opts.links {
+            Links::Refuse => anyhow::bail!(
                 "{}: a symbolic link; only regular files and directories are copied",
                 src.display()
-            );
+            ),
+            Links::Keep => {
+                let target = fs::read_link(src)
+                    .with_context(|| format!("{}: cannot read", src.display()))?;
+                space_point(dst)?;
+                std::os::unix::fs::symlink(&target, dst)
+                    .with_context(|| format!("{}: cannot create", dst.display()))?;
+                if opts.keep_mode && running_as_root() {
+                    std::os::unix::fs::lchown(dst, Some(md.uid()), Some(md.gid()))
+                        .with_context(|| format!("{}: cannot set owner", dst.display()))?;
+                }
+                return Ok(());
+            }
+            Links::Follow => {
+                md = fs::metadata(src).with_context(|| {
+                    format!("{}: a symbolic link that leads nowhere", src.display())
+                })?;
+            }
         }
-        let target =
-            fs::read_link(src).with_context(|| format!("{}: cannot read", src.display()))?;
-        space_point(dst)?;
-        std::os::unix::fs::symlink(&target, dst)
-            .with_context(|| format!("{}: cannot create", dst.display()))?;
-        if opts.keep_mode && running_as_root() {
-            std::os::unix::fs::lchown(dst, Some(md.uid()), Some(md.gid()))
-                .with_context(|| format!("{}: cannot set owner", dst.display()))?;
-        }
-        return Ok(());
     }
+    let ft = md.file_type();
     if ft.is_file() {
         let like = if opts.keep_mode {
             likeness(src)?
@@ -426,12 +454,21 @@ pub fn copy_tree(src: &Path, dst: &Path, opts: CopyOptions) -> Result<()> {
     if !ft.is_dir() {
         anyhow::bail!("{}: not a regular file or directory", src.display());
     }
+    let id = (md.dev(), md.ino());
+    if ancestors.contains(&id) {
+        anyhow::bail!(
+            "{}: a symbolic link loop (it leads back to a dir it is in)",
+            src.display()
+        );
+    }
     create_dir_owned(dst)?;
     let entries = fs::read_dir(src).with_context(|| format!("{}: cannot list", src.display()))?;
+    ancestors.push(id);
     for e in entries {
         let e = e.with_context(|| format!("{}: cannot list", src.display()))?;
-        copy_tree(&e.path(), &dst.join(e.file_name()), opts)?;
+        copy_tree_below(&e.path(), &dst.join(e.file_name()), opts, ancestors)?;
     }
+    ancestors.pop();
     // Mode and time last: filling the directory moves its time, and a read-only mode would
     // have stopped the filling.
     point(dst)?;
@@ -520,7 +557,7 @@ mod tests {
 
         let keep = CopyOptions {
             keep_mode: true,
-            links: true,
+            links: Links::Keep,
         };
         let dst = dir.path().join("dst");
         copy_tree(&src, &dst, keep).unwrap();
@@ -538,10 +575,25 @@ mod tests {
 
         let no_links = CopyOptions {
             keep_mode: false,
-            links: false,
+            links: Links::Refuse,
         };
         let err = copy_tree(&src, &dir.path().join("dst2"), no_links).unwrap_err();
         assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
+
+        let follow = CopyOptions {
+            keep_mode: true,
+            links: Links::Follow,
+        };
+        let dst = dir.path().join("dst3");
+        copy_tree(&src, &dst, follow).unwrap();
+        let md = fs::symlink_metadata(dst.join("link")).unwrap();
+        assert!(md.is_file());
+        assert_eq!(md.permissions().mode() & 0o777, 0o640, "the target's mode");
+        assert_eq!(fs::read(dst.join("link")).unwrap(), b"jar");
+        // A link back to a dir being copied is refused, not followed forever.
+        std::os::unix::fs::symlink("..", src.join("lib/up")).unwrap();
+        let err = copy_tree(&src, &dir.path().join("dst4"), follow).unwrap_err();
+        assert!(format!("{err:#}").contains("loop"), "{err:#}");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! source (a dir, or a zip as WSO2 ships them), checking a zip against its published sum,
 //! reading a zip entry by entry with every escape refused, and putting the result in place:
 //! staged beside the target under a private name, made durable, validated by the scan's own
-//! per-source rules, renamed into place in one step, and taken back out when the product no
-//! longer plans with it. Nothing is left behind on failure.
+//! per-source rules, renamed into place in one step, and taken back out when the product
+//! planned before it and no longer does (a product already broken by something else keeps it,
+//! with a warning naming the old problem). Nothing is left behind on failure.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -16,10 +17,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::bundle;
 use crate::cli::{exit, InstallArgs};
 use crate::digest_cache::DigestCache;
-use crate::fsops::{self, CopyOptions};
+use crate::fsops::{self, CopyOptions, Links};
 use crate::layout::{self, Layout};
 use crate::oneshot::{self, report_error};
-use crate::scan;
+use crate::scan::{self, Scan};
 use crate::Prepared;
 
 /// What all extracted entries of one zip may inflate to (a service pack: hundreds of MB).
@@ -106,47 +107,106 @@ fn hash<D: sha2::Digest>(mut r: impl Read) -> io::Result<String> {
     Ok(d.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The most a sums file may hold: a published sums file is a few lines, and `--md5 /dev/zero`
+/// (or any endless source) must fail rather than read forever.
+pub const MAX_SUMS_BYTES: u64 = 1024 * 1024;
+
+/// A name as coreutils escapes it on a line starting with `\`: `\\`, `\n` and `\r`; `None`
+/// for any other escape (coreutils calls such a line improperly formatted).
+fn unescape_name(name: &str) -> Option<String> {
+    let mut out = String::with_capacity(name.len());
+    let mut chars = name.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            '\\' => '\\',
+            'n' => '\n',
+            'r' => '\r',
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
 /// One line of a sums file: the sum and, unless it is a bare sum, the file it names.
-fn parse_sum_line(line: &str, algo: Algo) -> Option<(&str, Option<&str>)> {
+fn parse_sum_line(line: &str, algo: Algo) -> Option<(&str, Option<String>)> {
+    // coreutils starts a line with `\` when the name holds a backslash or a line break, which
+    // it then escapes.
+    let (line, escaped) = match line.strip_prefix('\\') {
+        Some(rest) => (rest, true),
+        None => (line, false),
+    };
     // `md5sum --tag`: `MD5 (name) = hex`.
-    if let Some(rest) = line
+    let (hex, name) = if let Some(rest) = line
         .strip_prefix(algo.bsd_tag())
         .and_then(|r| r.strip_prefix(" ("))
     {
         let (name, hex) = rest.rsplit_once(") = ")?;
-        return Some((hex.trim(), Some(name)));
-    }
-    // `md5sum`: `hex  name` (text mode) or `hex *name` (binary mode), or a bare `hex`.
-    match line.split_once(' ') {
-        None => Some((line, None)),
-        Some((hex, rest)) => {
-            let name = rest
-                .strip_prefix('*')
-                .or_else(|| rest.strip_prefix(' '))
-                .unwrap_or(rest);
-            Some((hex, Some(name)))
+        (hex.trim(), name)
+    } else {
+        // `md5sum`: `hex  name` (text mode) or `hex *name` (binary mode), or a bare `hex`.
+        match line.split_once(' ') {
+            None if escaped => return None,
+            None => return Some((line, None)),
+            Some((hex, rest)) => {
+                let name = rest
+                    .strip_prefix('*')
+                    .or_else(|| rest.strip_prefix(' '))
+                    .unwrap_or(rest);
+                (hex, name)
+            }
         }
+    };
+    let name = if escaped {
+        unescape_name(name)?
+    } else {
+        name.to_string()
+    };
+    // `md5sum < f.zip` names standard input: the sum of whatever was piped, a bare sum.
+    if name == "-" {
+        return Some((hex, None));
     }
+    Some((hex, Some(name)))
+}
+
+/// Reads a sums file, refusing one larger than [`MAX_SUMS_BYTES`] without reading further.
+fn read_sums_file(sums: &Path) -> Result<Vec<u8>> {
+    let file = File::open(sums).with_context(|| format!("{}: cannot read", sums.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SUMS_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{}: cannot read", sums.display()))?;
+    if bytes.len() as u64 > MAX_SUMS_BYTES {
+        bail!(
+            "{}: more than 1 MiB; not a checksum file (md5sum or sha256sum output)",
+            sums.display()
+        );
+    }
+    Ok(bytes)
 }
 
 /// The sum `sums` gives for the file named `file_name`: from the line naming it (a path whose
-/// last component is `file_name` counts), or the file's only line when that is a bare sum.
+/// last component is `file_name` counts), or the file's only line when that is a bare sum
+/// (or names `-`, standard input).
 fn expected_sum(sums: &Path, file_name: &str, algo: Algo) -> Result<String> {
-    let bytes = fs::read(sums).with_context(|| format!("{}: cannot read", sums.display()))?;
+    let bytes = read_sums_file(sums)?;
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text
         .lines()
         .map(|l| l.trim_end_matches('\r').trim())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    let parsed: Vec<(&str, Option<&str>)> = lines
+    let parsed: Vec<(&str, Option<String>)> = lines
         .iter()
         .filter_map(|l| parse_sum_line(l, algo))
         .collect();
     let names_it = |n: &str| n == file_name || Path::new(n).file_name() == Some(file_name.as_ref());
     let mut sums_for: Vec<&str> = parsed
         .iter()
-        .filter(|(_, n)| n.is_some_and(names_it))
+        .filter(|(_, n)| n.as_deref().is_some_and(names_it))
         .map(|(h, _)| *h)
         .collect();
     if sums_for.is_empty() {
@@ -538,34 +598,111 @@ enum Installed {
     Replaced,
 }
 
-/// Puts the staged copy at `target`, or finds it is already there. Once it is visible the
-/// whole product must still plan; if not, it is taken back out (left under the staging name
-/// for the caller to remove) and the planning error returned.
+/// What an install did, and what the operator should know about it.
+#[derive(Debug)]
+struct Committed {
+    installed: Installed,
+    /// For standard error, beside the `installed:` line; the install stands.
+    warnings: Vec<String>,
+}
+
+/// Judges a copy just made visible by the product as planned before and after it: an error
+/// (take it back out) only when the product planned before and no longer does. A product that
+/// did not plan before was broken by something else: the copy is kept and the old problem
+/// named, rather than a good patch refused for it.
+fn judge(
+    kind: Kind,
+    name: &str,
+    before: Result<Prepared>,
+    after: Result<Prepared>,
+) -> Result<Vec<String>> {
+    match (before, after) {
+        (Ok(_), Err(e)) => Err(e),
+        (Err(old), Err(now)) => {
+            let (old, now) = (format!("{old:#}"), format!("{now:#}"));
+            let now = if now == old {
+                String::new()
+            } else {
+                format!(" (now: {now})")
+            };
+            Ok(vec![format!(
+                "{name} is installed, but the product could not be applied before it was, and \
+                 still cannot: {old}{now}; the next apply or server start fails until that is \
+                 fixed"
+            )])
+        }
+        (_, Ok(after)) => Ok(ignored(&after.scan, kind, name).into_iter().collect()),
+    }
+}
+
+/// Why the launcher will not apply what was just installed, if it will not, read off the scan
+/// that planned it: it applies only the latest service pack (by `String.compareTo`), and skips
+/// the patches that one lists in `servicepack_patches.txt`.
+fn ignored(scan: &Scan, kind: Kind, name: &str) -> Option<String> {
+    let latest = scan.latest_servicepack.as_ref().map(|sp| &sp.source.name);
+    match kind {
+        Kind::ServicePack => match latest {
+            Some(latest) if latest == name => None,
+            Some(latest) => Some(format!(
+                "{name} will be ignored by the launcher: it applies only the latest service \
+                 pack, and {latest} sorts after it"
+            )),
+            None => Some(format!(
+                "{name} will be ignored by the launcher: the last servicepack… entry of {}, \
+                 which sorts after it, is not a directory",
+                scan.layout.servicepacks.display()
+            )),
+        },
+        Kind::Patch => latest
+            .filter(|_| scan.listed_by_servicepack(name))
+            .map(|latest| {
+                format!(
+                "{name} will be ignored by the launcher: the service pack {latest} lists it in \
+                 {} (its fixes are part of the service pack)",
+                layout::SERVICEPACK_PATCHES_FILE
+            )
+            }),
+    }
+}
+
+/// Puts the staged copy at `target`, or finds it is already there. The product is planned
+/// before and after it becomes visible; see [`judge`] for when it is taken back out (left under
+/// the staging name for the caller to remove) with the planning error.
 fn commit(
     layout: &Layout,
+    kind: Kind,
     name: &str,
     staging: &Path,
     target: &Path,
     replace: bool,
-) -> Result<Installed> {
+) -> Result<Committed> {
     let parent = target.parent().expect("a target has a parent");
     match fs::symlink_metadata(target) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let before = Prepared::new(layout);
             fsops::rename_noreplace(staging, target)?;
             fsops::sync_dir(parent)?;
-            if let Err(e) = Prepared::new(layout) {
-                fsops::rename_noreplace(target, staging)?;
-                fsops::sync_dir(parent)?;
-                return Err(e.context(format!(
-                    "{name} taken back out: the product no longer plans with it"
-                )));
+            match judge(kind, name, before, Prepared::new(layout)) {
+                Ok(warnings) => Ok(Committed {
+                    installed: Installed::New,
+                    warnings,
+                }),
+                Err(e) => {
+                    fsops::rename_noreplace(target, staging)?;
+                    fsops::sync_dir(parent)?;
+                    Err(e.context(format!(
+                        "{name} taken back out: the product no longer plans with it"
+                    )))
+                }
             }
-            Ok(Installed::New)
         }
         Err(e) => Err(e).with_context(|| format!("{}: cannot read", target.display())),
         Ok(_) => {
             if same_tree(staging, target)? {
-                return Ok(Installed::Already);
+                return Ok(Committed {
+                    installed: Installed::Already,
+                    warnings: Vec::new(),
+                });
             }
             if !replace {
                 bail!(
@@ -573,16 +710,22 @@ fn commit(
                     target.display()
                 );
             }
+            let before = Prepared::new(layout);
             fsops::exchange(staging, target)?;
             fsops::sync_dir(parent)?;
-            if let Err(e) = Prepared::new(layout) {
-                fsops::exchange(staging, target)?;
-                fsops::sync_dir(parent)?;
-                return Err(e.context(format!(
-                    "the previous {name} put back: the product no longer plans with the new one"
-                )));
+            match judge(kind, name, before, Prepared::new(layout)) {
+                Ok(warnings) => Ok(Committed {
+                    installed: Installed::Replaced,
+                    warnings,
+                }),
+                Err(e) => {
+                    fsops::exchange(staging, target)?;
+                    fsops::sync_dir(parent)?;
+                    Err(e.context(format!(
+                        "the previous {name} put back: the product no longer plans with the new one"
+                    )))
+                }
             }
-            Ok(Installed::Replaced)
         }
     }
 }
@@ -629,7 +772,7 @@ fn put_in_place(
     shown: &str,
     replace: bool,
     fill: impl FnOnce(&Path) -> Result<()>,
-) -> Result<(Installed, PathBuf)> {
+) -> Result<(Committed, PathBuf)> {
     let target = target_of(layout, kind, name);
     let parent = target
         .parent()
@@ -643,18 +786,18 @@ fn put_in_place(
         fill(&staging)?;
         fsops::sync_tree(&staging)?;
         validate(layout, kind, name, &staging).map_err(|e| shown_as(e, &staging, shown))?;
-        commit(layout, name, &staging, &target, replace)
+        commit(layout, kind, name, &staging, &target, replace)
     })();
     // Whatever holds the staging name now is ours to remove: an unused copy, the old copy
     // after a swap, or the new one taken back out.
     let cleanup = fsops::remove_leftover(&staging).and_then(|()| fsops::sync_dir(&parent));
     match result {
-        Ok(installed) => {
+        Ok(committed) => {
             if let Err(e) = cleanup {
                 // Only a cost: the next run removes it as a leftover.
                 tracing::warn!("{e:#}");
             }
-            Ok((installed, target))
+            Ok((committed, target))
         }
         Err(e) => {
             remove_created(&created);
@@ -676,6 +819,20 @@ fn dir_name(dir: &Path) -> Result<String> {
         .map_err(|_| anyhow!("{}: name is not valid UTF-8", dir.display()))
 }
 
+/// Refuses a dir source that is, or holds, a symbolic link, naming the flag that follows it.
+fn refuse_links(source: &Path) -> Result<()> {
+    for e in walkdir::WalkDir::new(source) {
+        let e = e.with_context(|| format!("{}: cannot read", source.display()))?;
+        if e.path_is_symlink() {
+            bail!(
+                "{}: a symbolic link; pass --follow-symlinks to copy what it points to",
+                e.path().display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn is_zip_name(p: &Path) -> bool {
     p.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
 }
@@ -685,7 +842,7 @@ fn install(
     source: &Path,
     sums: Option<(Algo, &Path)>,
     replace: bool,
-) -> Result<(String, Installed, PathBuf)> {
+) -> Result<(String, Committed, PathBuf)> {
     let md = fs::metadata(source).with_context(|| format!("{}: cannot read", source.display()))?;
     if md.is_dir() {
         let name = dir_name(source)?;
@@ -698,14 +855,23 @@ fn install(
                 )
             })?;
         let shown = source.display().to_string();
+        // Followed as a run with --follow-symlinks reads through links, so what is installed
+        // holds the files they point to and no link at all; refused otherwise, before
+        // anything is staged.
+        let links = if layout.follow_symlinks {
+            Links::Follow
+        } else {
+            refuse_links(source)?;
+            Links::Refuse
+        };
         let opts = CopyOptions {
             keep_mode: false,
-            links: false,
+            links,
         };
-        let (installed, target) = put_in_place(layout, kind, &name, &shown, replace, |staging| {
+        let (committed, target) = put_in_place(layout, kind, &name, &shown, replace, |staging| {
             fsops::copy_tree(source, staging, opts)
         })?;
-        return Ok((name, installed, target));
+        return Ok((name, committed, target));
     }
     if !is_zip_name(source) {
         bail!(
@@ -723,12 +889,12 @@ fn install(
         .map_err(|e| anyhow!("{shown}: not a valid zip: {e}"))?;
     let src = read_zip_layout(&zip, &shown)?;
     let inner = format!("{shown}!/{}", src.prefix.display());
-    let (installed, target) =
+    let (committed, target) =
         put_in_place(layout, src.kind, &src.name, &inner, replace, |staging| {
             fsops::create_dir_owned(staging)?;
             extract(&mut zip, &src, staging, &inner)
         })?;
-    Ok((src.name, installed, target))
+    Ok((src.name, committed, target))
 }
 
 /// Whether an apply would do anything; an error is for the apply to report.
@@ -769,28 +935,30 @@ pub fn run(args: &InstallArgs) -> i32 {
     };
     let result = install(&layout, &args.source, sums, args.replace);
     drop(lock);
-    let (name, installed, target) = match result {
+    let (name, committed, target) = match result {
         Ok(r) => r,
         Err(e) => {
             report_error(&e);
             return exit::ERROR;
         }
     };
-    match installed {
-        Installed::Already => {
-            println!("already installed: {name}");
-            // An earlier install whose apply failed (busy, say) is applied now; a product
-            // already up to date is left untouched, so a repeated run changes nothing.
-            if !args.apply || !needs_apply(&layout) {
-                return exit::OK;
-            }
-        }
+    match committed.installed {
+        Installed::Already => println!("already installed: {name}"),
         Installed::New | Installed::Replaced => {
-            println!("installed: {name} -> {}", target.display());
-            if !args.apply {
-                return exit::OK;
-            }
+            println!("installed: {name} -> {}", target.display())
         }
+    }
+    for w in &committed.warnings {
+        eprintln!("carbon-patcher: warning: {w}");
+    }
+    let apply = match committed.installed {
+        // An earlier install whose apply failed (busy, say) is applied now; a product already
+        // up to date is left untouched, so a repeated run changes nothing.
+        Installed::Already => args.apply && needs_apply(&layout),
+        Installed::New | Installed::Replaced => args.apply,
+    };
+    if !apply {
+        return exit::OK;
     }
     oneshot::apply(&layout, &args.control)
 }
@@ -838,6 +1006,48 @@ mod tests {
         );
         assert!(sum("abc  x.zip\n").is_err(), "not an MD5");
         assert!(sum(&format!("{md5}\n{md5}\n")).is_err(), "two bare sums");
+        // `md5sum < x.zip` names standard input.
+        assert_eq!(sum(&format!("{md5}  -\n")).unwrap(), md5);
+        assert!(
+            sum(&format!("{md5}  -\n{md5}  y.zip\n")).is_err(),
+            "`-` among other lines names nothing"
+        );
+        // coreutils' escaped lines.
+        let escaped = |text: &str, name: &str| {
+            fs::write(&f, text).unwrap();
+            expected_sum(&f, name, Algo::Md5)
+        };
+        assert_eq!(
+            escaped(&format!("\\{md5}  a\\\\b.zip\n"), "a\\b.zip").unwrap(),
+            md5
+        );
+        assert_eq!(
+            escaped(&format!("\\{md5} *a\\nb.zip\n"), "a\nb.zip").unwrap(),
+            md5
+        );
+        assert_eq!(
+            escaped(&format!("\\{md5}  a\\rb.zip\n"), "a\rb.zip").unwrap(),
+            md5
+        );
+        assert_eq!(
+            escaped(&format!("\\MD5 (a\\\\b.zip) = {md5}\n"), "a\\b.zip").unwrap(),
+            md5
+        );
+        assert!(escaped(&format!("\\{md5}  a\\xb.zip\n"), "a\\xb.zip").is_err());
+        // Unescaped, a backslash is part of the name.
+        assert_eq!(
+            escaped(&format!("{md5}  a\\b.zip\n"), "a\\b.zip").unwrap(),
+            md5
+        );
+        // Capped: one byte over 1 MiB is refused.
+        let mut big = format!("{md5}  x.zip\n").into_bytes();
+        big.resize(MAX_SUMS_BYTES as usize + 1, b'\n');
+        fs::write(&f, &big).unwrap();
+        let e = expected_sum(&f, "x.zip", Algo::Md5).unwrap_err();
+        assert!(format!("{e:#}").contains("more than 1 MiB"), "{e:#}");
+        big.truncate(MAX_SUMS_BYTES as usize);
+        fs::write(&f, &big).unwrap();
+        assert_eq!(expected_sum(&f, "x.zip", Algo::Md5).unwrap(), md5);
         let sha = "a".repeat(64);
         fs::write(&f, format!("{sha}  x.zip\n")).unwrap();
         assert_eq!(expected_sum(&f, "x.zip", Algo::Sha256).unwrap(), sha);

@@ -156,6 +156,78 @@ fn wrong_md5_or_sha256_is_refused_before_anything_is_extracted() {
 }
 
 #[test]
+fn checksum_files_as_coreutils_writes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let sums = tmp.path().join("sums");
+    // `md5sum < f.zip`: the one line names standard input, `-`; it is the zip's sum.
+    let zip = tmp.path().join("WSO2-CARBON-PATCH-4.4.0-0001.zip");
+    wso2_patch_zip(&zip, "new");
+    let md5 = md5_hex(&fs::read(&zip).unwrap());
+    write(&sums, format!("{md5}  -\n").as_bytes());
+    let out = install(
+        &p,
+        &[zip.to_str().unwrap(), "--md5", sums.to_str().unwrap()],
+    );
+    assert_ok(&out);
+    assert!(stdout(&out).starts_with("installed: patch0001 -> "));
+
+    // A name with a backslash or a line break: coreutils starts the line with `\` and escapes
+    // them (`md5sum`, and `md5sum --tag`).
+    for (file, line) in [
+        ("dl/a\\b.zip", format!("\\{md5}  a\\\\b.zip\n")),
+        ("dl/c\nd.zip", format!("\\{md5}  c\\nd.zip\n")),
+        ("dl/e\\f.zip", format!("\\MD5 (e\\\\f.zip) = {md5}\n")),
+    ] {
+        let zip_copy = tmp.path().join(file);
+        write(&zip_copy, &fs::read(&zip).unwrap());
+        write(
+            &sums,
+            format!("{}  other.zip\n{line}", "1".repeat(32)).as_bytes(),
+        );
+        let out = install(
+            &p,
+            &[zip_copy.to_str().unwrap(), "--md5", sums.to_str().unwrap()],
+        );
+        assert_ok(&out);
+        assert_eq!(stdout(&out), "already installed: patch0001\n", "{file:?}");
+    }
+}
+
+#[test]
+fn an_endless_checksum_file_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let zip = tmp.path().join("WSO2-CARBON-PATCH-4.4.0-0001.zip");
+    wso2_patch_zip(&zip, "new");
+    let before = snapshot(tmp.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carbon-patcher"))
+        .args(["install", "--carbon-home", p.home.to_str().unwrap()])
+        .args([zip.to_str().unwrap(), "--md5", "/dev/zero"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("still reading /dev/zero after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("/dev/zero") && err.contains("1 MiB"), "{err}");
+    assert_eq!(snapshot(tmp.path()), before);
+}
+
+#[test]
 fn escaping_entries_are_refused_and_nothing_escapes() {
     let tmp = tempfile::tempdir().unwrap();
     let p = product(tmp.path());
@@ -421,6 +493,63 @@ fn plain_dir_source() {
 }
 
 #[test]
+fn links_in_a_dir_source_are_followed_only_with_follow_symlinks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let store = tmp.path().join("store");
+    write(&store.join("c-new.jar"), &bundle_jar("c", "1", "new"));
+    let src = tmp.path().join("dl/patch0002");
+    fs::create_dir_all(&src).unwrap();
+    std::os::unix::fs::symlink(store.join("c-new.jar"), src.join("c.jar")).unwrap();
+    // The source itself a link, to a dir holding one.
+    std::os::unix::fs::symlink(&src, tmp.path().join("dl/patch0003")).unwrap();
+    let linked = tmp.path().join("dl/patch0003");
+
+    let before = snapshot(tmp.path());
+    for source in [&src, &linked] {
+        let out = install(&p, &[source.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("symbolic link") && err.contains("--follow-symlinks"),
+            "{err}"
+        );
+        assert_eq!(snapshot(tmp.path()), before);
+    }
+
+    let out = install(
+        &p,
+        &[
+            src.to_str().unwrap(),
+            "--follow-symlinks",
+            "--apply",
+            "--quiet",
+        ],
+    );
+    assert_ok(&out);
+    // What the link points to is copied: a regular file, no link into the product.
+    let copied = p.patches().join("patch0002/c.jar");
+    assert!(fs::symlink_metadata(&copied).unwrap().is_file());
+    assert_eq!(fs::read(&copied).unwrap(), bundle_jar("c", "1", "new"));
+    assert_eq!(plugin(&p, "c_1.jar"), bundle_jar("c", "1", "new"));
+    let out = install(&p, &[linked.to_str().unwrap(), "--follow-symlinks"]);
+    assert_ok(&out);
+    assert!(fs::symlink_metadata(p.patches().join("patch0003"))
+        .unwrap()
+        .is_dir());
+
+    // A link back to a dir it is in is refused, and nothing is left.
+    let looped = tmp.path().join("dl/patch0004");
+    write(&looped.join("a.jar"), &bundle_jar("a", "1", "x"));
+    std::os::unix::fs::symlink(&looped, looped.join("again")).unwrap();
+    let before = snapshot(tmp.path());
+    let out = install(&p, &[looped.to_str().unwrap(), "--follow-symlinks"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("loop"), "{}", stderr(&out));
+    assert_eq!(snapshot(tmp.path()), before);
+}
+
+#[test]
 fn same_zip_twice_changes_nothing_and_other_content_needs_replace() {
     let tmp = tempfile::tempdir().unwrap();
     let p = product(tmp.path());
@@ -478,6 +607,128 @@ fn a_patch_the_product_cannot_plan_with_is_taken_back_out() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("taken back out"), "{}", stderr(&out));
     assert_eq!(snapshot(tmp.path()), before);
+}
+
+#[test]
+fn a_product_broken_before_keeps_a_good_install_and_names_the_old_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    // Broken by something else: a patch holding a directory, which the launcher dies copying.
+    write(&p.patches().join("patch0001/sub/x.jar"), b"x");
+    let zip = tmp.path().join("patch0002.zip");
+    write_zip(&zip, &[("patch0002/b.jar", bundle_jar("b", "1", "new"))]);
+    let plugins = snapshot(&p.plugins());
+    let out = install(&p, &[zip.to_str().unwrap()]);
+    assert_ok(&out);
+    let target = p.patches().join("patch0002");
+    assert_eq!(
+        stdout(&out),
+        format!("installed: patch0002 -> {}\n", target.display())
+    );
+    let err = stderr(&out);
+    assert!(err.contains("warning"), "{err}");
+    assert!(
+        err.contains("patch0001/sub"),
+        "names the old problem: {err}"
+    );
+    assert!(target.join("b.jar").is_file());
+    assert!(dot_names(&p.patches()).is_empty());
+
+    // With --apply: installed, then the apply refuses the old problem (exit 1), plugins as they
+    // were.
+    let zip = tmp.path().join("patch0003.zip");
+    write_zip(&zip, &[("patch0003/c.jar", bundle_jar("c", "1", "new"))]);
+    let out = install(&p, &[zip.to_str().unwrap(), "--apply", "--quiet"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("installed: patch0003 -> "));
+    assert!(p.patches().join("patch0003/c.jar").is_file());
+    assert_eq!(snapshot(&p.plugins()), plugins);
+
+    // Fixed, the next apply applies both.
+    fs::remove_dir_all(p.patches().join("patch0001")).unwrap();
+    assert_ok(&p.apply(&["--quiet"]));
+    assert_eq!(plugin(&p, "b_1.jar"), bundle_jar("b", "1", "new"));
+    assert_eq!(plugin(&p, "c_1.jar"), bundle_jar("c", "1", "new"));
+}
+
+/// A service pack dir at `dir`: `lib/` with one jar, and `servicepack_patches.txt` listing
+/// `listed`.
+fn servicepack_dir(dir: &Path, jar: (&str, &str), listed: &str) {
+    write(
+        &dir.join("lib").join(format!("{}.jar", jar.0)),
+        &bundle_jar(jar.0, "1", jar.1),
+    );
+    write(&dir.join("servicepack_patches.txt"), listed.as_bytes());
+}
+
+#[test]
+fn what_the_launcher_will_ignore_is_installed_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    p.add_servicepack(
+        "servicepack002",
+        &[("b.jar", "b", "1", "sp2")],
+        &["patch0005"],
+    );
+    let dl = tmp.path().join("dl");
+
+    // A service pack sorting before the latest one.
+    let sp1 = dl.join("servicepack001");
+    servicepack_dir(&sp1, ("c", "sp1"), "");
+    let out = install(&p, &[sp1.to_str().unwrap()]);
+    assert_ok(&out);
+    assert!(stdout(&out).starts_with("installed: servicepack001 -> "));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning") && err.contains("ignored") && err.contains("servicepack002"),
+        "{err}"
+    );
+    assert!(p.servicepacks().join("servicepack001/lib/c.jar").is_file());
+
+    // Sorted as Java's String.compareTo does: U+1F600 (a surrogate pair in UTF-16) sorts
+    // before U+FF01, though its UTF-8 bytes sort after.
+    p.add_servicepack("servicepack\u{FF01}", &[("b.jar", "b", "1", "sp3")], &[]);
+    let emoji = dl.join("servicepack\u{1F600}");
+    servicepack_dir(&emoji, ("c", "emoji"), "");
+    let out = install(&p, &[emoji.to_str().unwrap()]);
+    assert_ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("ignored") && err.contains("servicepack\u{FF01}"),
+        "{err}"
+    );
+
+    // A patch the latest service pack lists.
+    let listed = dl.join("patch0005");
+    write(&listed.join("a.jar"), &bundle_jar("a", "1", "p5"));
+    p.add_servicepack(
+        "servicepack\u{FF02}",
+        &[("b.jar", "b", "1", "sp4")],
+        &["patch0005"],
+    );
+    let out = install(&p, &[listed.to_str().unwrap()]);
+    assert_ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("ignored")
+            && err.contains("servicepack\u{FF02}")
+            && err.contains("servicepack_patches.txt"),
+        "{err}"
+    );
+
+    // The latest service pack, and a patch it does not list: no warning.
+    let latest = dl.join("servicepack\u{FF03}");
+    servicepack_dir(&latest, ("c", "latest"), "patch0005\n");
+    let out = install(&p, &[latest.to_str().unwrap()]);
+    assert_ok(&out);
+    assert_eq!(stderr(&out), "");
+    let patch = dl.join("patch0006");
+    write(&patch.join("a.jar"), &bundle_jar("a", "1", "p6"));
+    let out = install(&p, &[patch.to_str().unwrap(), "--apply", "--quiet"]);
+    assert_ok(&out);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "p6"));
+    assert_eq!(plugin(&p, "c_1.jar"), bundle_jar("c", "1", "latest"));
 }
 
 /// A stand-in for a Carbon JVM on `home`: its command line carries `-Dcarbon.home`.

@@ -127,6 +127,88 @@ fn backup_dir_is_remembered() {
 }
 
 #[test]
+fn restore_finds_each_patch_where_its_own_revert_put_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let plugins = snapshot(&p.plugins());
+    let (x, y) = (tmp.path().join("x"), tmp.path().join("y"));
+    assert_ok(&cmd(
+        &p,
+        "revert",
+        &["patch0001", "--backup", x.to_str().unwrap()],
+    ));
+    assert_ok(&cmd(
+        &p,
+        "revert",
+        &["patch0002", "--backup", y.to_str().unwrap()],
+    ));
+    assert!(x.join("patch0001/a.jar").is_file() && y.join("patch0002/b.jar").is_file());
+
+    // Y is the remembered --backup now, but patch0001 is found where its revert put it.
+    let out = cmd(&p, "restore", &["patch0001"]);
+    assert_ok(&out);
+    assert!(p.patches().join("patch0001/a.jar").is_file());
+    assert!(!x.join("patch0001").exists());
+    assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "p1"));
+    // Its record is cleared; patch0002's is kept.
+    let record = fs::read_to_string(state_dir(&p).join("reverted-to")).unwrap();
+    assert_eq!(record, format!("{}\n", y.join("patch0002").display()));
+    assert_ok(&cmd(&p, "restore", &["patch0002"]));
+    assert_eq!(snapshot(&p.plugins()), plugins);
+    assert!(!state_dir(&p).join("reverted-to").exists());
+
+    // Moved by hand since: `restore --backup DIR` looks there.
+    assert_ok(&cmd(
+        &p,
+        "revert",
+        &["patch0001", "--backup", x.to_str().unwrap()],
+    ));
+    let z = tmp.path().join("z");
+    fs::create_dir(&z).unwrap();
+    fs::rename(x.join("patch0001"), z.join("patch0001")).unwrap();
+    let before = snapshot(tmp.path());
+    let out = cmd(&p, "restore", &["patch0001"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not there")
+            && err.contains(x.join("patch0001").to_str().unwrap())
+            && err.contains("--backup"),
+        "{err}"
+    );
+    assert_eq!(snapshot(tmp.path()), before);
+    let out = cmd(
+        &p,
+        "restore",
+        &["patch0001", "--backup", z.to_str().unwrap()],
+    );
+    assert_ok(&out);
+    assert!(p.patches().join("patch0001/a.jar").is_file());
+    assert!(!z.join("patch0001").exists());
+    assert_eq!(snapshot(&p.plugins()), plugins);
+    assert!(!state_dir(&p).join("reverted-to").exists());
+}
+
+#[test]
+fn a_trailing_slash_from_tab_completion_is_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let kept = state_dir(&p).join("reverted/patch0002");
+    let out = cmd(&p, "revert", &["patch0002/"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).starts_with(&format!("reverted: patch0002 -> {}\n", kept.display())),
+        "{}",
+        stdout(&out)
+    );
+    assert!(kept.join("b.jar").is_file());
+    let out = cmd(&p, "restore", &["patch0002//"]);
+    assert_ok(&out);
+    assert!(p.patches().join("patch0002/b.jar").is_file());
+    assert!(!kept.exists());
+}
+
+#[test]
 fn refusals_move_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let p = product(tmp.path());
@@ -154,6 +236,99 @@ fn refusals_move_nothing() {
         );
         assert_eq!(snapshot(tmp.path()), before, "{command} {name}");
     }
+}
+
+#[test]
+fn a_backup_dir_inside_the_product_dirs_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    // A link elsewhere that leads into the patches dir, and one yet to be created under it.
+    std::os::unix::fs::symlink(p.patches(), tmp.path().join("to-patches")).unwrap();
+    let remembered = state_dir(&p).join("revert-backup-dir");
+    let before = snapshot(tmp.path());
+    for (dir, why) in [
+        (p.patches(), "the patches dir"),
+        (p.patches().join("patch-kept"), "the patches dir"),
+        (p.patches().join("new/deeper"), "the patches dir"),
+        (p.patches().join("patch0001"), "the patches dir"),
+        (tmp.path().join("to-patches/kept"), "the patches dir"),
+        (
+            tmp.path().join("none/../to-patches/kept"),
+            "the patches dir",
+        ),
+        (p.servicepacks().join("kept"), "the service-packs dir"),
+        (p.plugins(), "plugins"),
+        (p.plugins().join("kept"), "plugins"),
+        (p.metadata().join("kept"), "the metadata dir"),
+    ] {
+        let shown = dir.display().to_string();
+        let out = cmd(&p, "revert", &["patch0002", "--backup", &shown]);
+        assert_eq!(out.status.code(), Some(2), "{shown}: {}", stderr(&out));
+        assert!(stderr(&out).contains(why), "{shown}: {}", stderr(&out));
+        assert_eq!(snapshot(tmp.path()), before, "{shown}");
+        assert!(!remembered.exists(), "{shown}");
+    }
+    // The default location, under a state dir put inside the patches dir.
+    let state = p.patches().join("state");
+    let out = cmd(
+        &p,
+        "revert",
+        &["patch0002", "--state-dir", state.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("default backup dir"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(tmp.path()), before);
+    // `..` past a dir not there yet is resolved as mkdir -p would: out of the patches dir, and
+    // nothing is created inside it on the way.
+    let out = cmd(
+        &p,
+        "revert",
+        &[
+            "patch0002",
+            "--no-apply",
+            "--backup",
+            p.patches().join("none/../../kept").to_str().unwrap(),
+        ],
+    );
+    assert_ok(&out);
+    assert!(p.components().join("kept/patch0002/b.jar").is_file());
+    assert!(!p.patches().join("none").exists());
+}
+
+#[test]
+fn a_remembered_backup_dir_now_inside_the_product_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    // As an earlier version allowed it to be remembered.
+    let remembered = state_dir(&p).join("revert-backup-dir");
+    write(
+        &remembered,
+        format!("{}\n", p.patches().join("patch-kept").display()).as_bytes(),
+    );
+    let before = snapshot(tmp.path());
+    let out = cmd(&p, "revert", &["patch0002"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("the patches dir"), "{err}");
+    assert!(err.contains(remembered.to_str().unwrap()), "{err}");
+    assert!(err.contains("--backup"), "{err}");
+    assert_eq!(snapshot(tmp.path()), before);
+    // --backup elsewhere is the way out, and is remembered instead.
+    let kept = tmp.path().join("kept");
+    assert_ok(&cmd(
+        &p,
+        "revert",
+        &["patch0002", "--backup", kept.to_str().unwrap()],
+    ));
+    assert!(kept.join("patch0002/b.jar").is_file());
+    assert_eq!(
+        fs::read_to_string(&remembered).unwrap(),
+        format!("{}\n", kept.display())
+    );
 }
 
 /// A stand-in for a Carbon JVM on `home`: its command line carries `-Dcarbon.home`.
@@ -191,10 +366,18 @@ fn a_running_server_refuses_unless_no_apply_or_while_running() {
     assert_ok(&cmd(&p, "revert", &["patch0001", "--no-apply"]));
     assert!(!p.patches().join("patch0001").exists());
     assert_eq!(snapshot(&p.plugins()), plugins);
-    // --while-running moves and applies.
+    assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "p1"));
+    // --while-running moves and applies: the revert held back above, and this one.
+    assert_ok(&cmd(&p, "revert", &["patch0002", "--while-running"]));
+    assert!(!p.patches().join("patch0002").exists());
+    assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "original"));
+    assert_eq!(plugin(&p, "b_1.jar"), bundle_jar("b", "1", "original"));
+    assert_eq!(plugin(&p, "c_1.jar"), bundle_jar("c", "1", "original"));
     assert_ok(&cmd(&p, "restore", &["patch0001", "--while-running"]));
-    assert!(p.patches().join("patch0001").exists());
+    assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "p1"));
+    assert_ok(&cmd(&p, "restore", &["patch0002", "--while-running"]));
     assert_eq!(snapshot(&p.plugins()), plugins);
+    assert!(carbon_patcher::server::detect(&p.home).is_running());
     server.kill().unwrap();
     server.wait().unwrap();
 }
