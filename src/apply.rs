@@ -17,6 +17,7 @@ use crate::carbon_log::CarbonLog;
 use crate::digest_cache::DigestCache;
 use crate::fsops;
 use crate::plan::Plan;
+use crate::progress::Progress;
 use crate::scan::{Kind, Scan, BACKUP_STAGING};
 
 /// What a run did to `plugins`.
@@ -75,6 +76,7 @@ pub fn execute(
     plan: &Plan,
     log: &mut CarbonLog,
     cache: &DigestCache,
+    progress: &Progress,
 ) -> Result<Written> {
     let layout = &scan.layout;
     let leftovers = scan
@@ -86,7 +88,7 @@ pub fn execute(
     }
 
     let mut staged = Staged::default();
-    if let Err(e) = stage(scan, plan, &mut staged, cache) {
+    if let Err(e) = stage(scan, plan, &mut staged, cache, progress) {
         staged.discard();
         return Err(e);
     }
@@ -138,16 +140,31 @@ pub fn execute(
 }
 
 /// Everything a run writes, under temporary names, made durable; nothing visible changes.
-fn stage(scan: &Scan, plan: &Plan, staged: &mut Staged, cache: &DigestCache) -> Result<()> {
+fn stage(
+    scan: &Scan,
+    plan: &Plan,
+    staged: &mut Staged,
+    cache: &DigestCache,
+    progress: &Progress,
+) -> Result<()> {
     let layout = &scan.layout;
     if let Some(apply) = &plan.apply {
         if let Some(tree) = &apply.backup {
-            stage_backup(&layout.plugins, &layout.patches, tree, staged, cache)?;
+            stage_backup(
+                &layout.plugins,
+                &layout.patches,
+                tree,
+                staged,
+                cache,
+                progress,
+            )?;
         }
+        progress.stage("applying", apply.writes.len());
         for dir in &apply.mkdirs {
             staged.create_dir_all(&layout.plugins.join(dir))?;
         }
         for (rel, (src, checked)) in &apply.writes {
+            progress.inc();
             let target = layout.plugins.join(rel);
             if cache.same(src, &target).with_context(|| {
                 format!("cannot compare {} with {}", src.display(), target.display())
@@ -204,7 +221,9 @@ fn stage_backup(
     tree: &[(PathBuf, Kind)],
     staged: &mut Staged,
     cache: &DigestCache,
+    progress: &Progress,
 ) -> Result<()> {
+    progress.stage("backing up", tree.len());
     staged.create_dir_all(patches)?;
     let staging = patches.join(BACKUP_STAGING);
     fsops::remove_leftover(&staging)?;
@@ -212,6 +231,7 @@ fn stage_backup(
     staged.backup = Some(staging.clone());
     let mut files = Vec::new();
     for (rel, kind) in tree {
+        progress.inc();
         let dst = staging.join(rel);
         match kind {
             Kind::Dir => fsops::create_dir_owned(&dst)?,

@@ -23,6 +23,10 @@ pub mod exit {
     pub const BUSY: i32 = 4;
     /// A Carbon server is running on this home (`apply` without `--while-running`).
     pub const SERVER_RUNNING: i32 = 5;
+    /// `status`: not current: `apply` would change something, or the running server started
+    /// before the last apply and needs a restart to load it. `plan`: `apply` would change
+    /// something.
+    pub const PENDING: i32 = 6;
 }
 
 #[derive(Parser, Debug)]
@@ -30,7 +34,7 @@ pub mod exit {
     name = "carbon-patcher",
     version,
     about = "Applies patches and service packs to WSO2 Carbon 4.x servers exactly as the launcher does, atomically",
-    after_help = "Exit codes: 0 done, 1 error (nothing changed), 2 usage, 3 verification warnings, 4 busy, 5 server running."
+    after_help = "Exit codes: 0 done, 1 error (nothing changed), 2 usage, 3 verification warnings, 4 busy, 5 server running, 6 pending (status, plan)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -44,8 +48,48 @@ pub enum Command {
     /// Watch the patches and service-packs dirs and apply changes when they are complete and
     /// safe (the long-running service).
     Watch(WatchArgs),
+    /// Show what is applied, what `apply` would do now, whether each patched bundle verifies,
+    /// whether the server runs and needs a restart, and the watcher's last cycle. Writes nothing.
+    Status(ReportArgs),
+    /// Print every action `apply` would take (backup, restore, copies, metadata, log lines)
+    /// without taking any. Writes nothing.
+    Plan(ReportArgs),
+    /// The launcher's verification, read-only: does each patched bundle in plugins match its
+    /// patch? Exit 3 with the list when one does not.
+    Verify(ReportArgs),
+    /// Bundles provided by more than one patch or service pack, which one wins, and patches
+    /// whose every jar is overridden by later ones. Writes nothing.
+    Conflicts(ReportArgs),
     /// Apply the bundled sample product in a temporary copy and show what happened.
     Demo(DemoArgs),
+    /// Print a shell completion script for SHELL on standard output.
+    Completions(CompletionsArgs),
+    /// Write the man pages (carbon-patcher.1 and one page per command) into DIR.
+    Man(ManArgs),
+}
+
+/// The read-only commands: where the product is, and how to print.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// Print JSON (the schema is documented in the README and stays stable) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Where to write the pages (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Args, Debug)]

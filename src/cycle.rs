@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::layout::Layout;
 use crate::lock::{self, DirLock, LockError};
@@ -22,6 +22,8 @@ pub struct CycleOptions {
     /// Run the launcher's step even when it would write nothing but log lines (a server start
     /// does; a watcher's re-check after an unrelated event need not).
     pub always_run: bool,
+    /// Show progress when standard error is a terminal (a person runs it).
+    pub progress: bool,
 }
 
 #[derive(Debug)]
@@ -71,14 +73,19 @@ pub fn run_cycle(layout: &Layout, opts: CycleOptions) -> CycleResult {
     if !opts.always_run && !prepared.writes_anything() {
         return CycleResult::UpToDate;
     }
-    match prepared.run(opts.console) {
+    let progress = if opts.progress {
+        crate::progress::Progress::on_terminal()
+    } else {
+        crate::progress::Progress::hidden()
+    };
+    match prepared.run_with(opts.console, &progress) {
         Ok(o) => CycleResult::Ran(o),
         Err(e) => CycleResult::Failed(e),
     }
 }
 
 /// What the last cycle left, for status, metrics and systemd.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Summary {
     pub carbon_home: String,
     /// Seconds since the epoch.
@@ -127,7 +134,7 @@ impl Summary {
             ),
             CycleResult::Failed(e) => ("error", format!("{e:#}"), 0, false, 0),
         };
-        let (servicepack, patches_applied) = applied(&layout.pre_patched_dir_file());
+        let (servicepack, patches) = applied(&layout.pre_patched_dir_file());
         Summary {
             carbon_home: layout.carbon_home.display().to_string(),
             last_cycle_time: SystemTime::now()
@@ -137,7 +144,7 @@ impl Summary {
             last_cycle_result: kind.to_string(),
             message,
             servicepack,
-            patches_applied,
+            patches_applied: patches.len(),
             pending_changes: pending,
             deferred_server_running: deferred,
             verification_warnings: warnings,
@@ -160,8 +167,8 @@ impl Summary {
     }
 }
 
-/// The service pack and the number of patch dirs `prePatchedDir.txt` records.
-fn applied(pre_patched_dir: &Path) -> (Option<String>, usize) {
+/// The service pack and the patch dirs `prePatchedDir.txt` records (`patch0000` aside).
+pub fn applied(pre_patched_dir: &Path) -> (Option<String>, Vec<String>) {
     let text = std::fs::read_to_string(pre_patched_dir).unwrap_or_default();
     let lines = crate::java::read_lines(&text);
     let sp = lines
@@ -171,6 +178,7 @@ fn applied(pre_patched_dir: &Path) -> (Option<String>, usize) {
     let patches = lines
         .iter()
         .filter(|l| l.starts_with("patch") && **l != crate::layout::BACKUP_DIR)
-        .count();
+        .map(|l| l.to_string())
+        .collect();
     (sp, patches)
 }

@@ -162,6 +162,12 @@ impl Layout {
         self.state_dir.join(format!("{name}.lock"))
     }
 
+    /// When an apply of ours last changed `plugins` (seconds since the epoch), so `status` can
+    /// tell whether the running server started before it.
+    pub fn last_apply_file(&self) -> PathBuf {
+        self.state_dir.join("last-apply")
+    }
+
     pub fn pre_patched_dir_file(&self) -> PathBuf {
         self.metadata.join(PRE_PATCHED_DIR_FILE)
     }

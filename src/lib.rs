@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod carbon_log;
 pub mod cli;
 pub mod config;
+pub mod conflicts;
 pub mod cycle;
 pub mod demo;
 pub mod detect;
@@ -21,11 +22,15 @@ pub mod java;
 pub mod layout;
 pub mod lock;
 pub mod manifest;
+pub mod manual;
 pub mod metrics;
 pub mod oneshot;
 pub mod plan;
+pub mod preview;
+pub mod progress;
 pub mod scan;
 pub mod server;
+pub mod status;
 pub mod verify;
 pub mod watch;
 
@@ -86,11 +91,23 @@ impl Prepared {
 
     /// Executes the plan, then verifies, logging as the launcher does.
     pub fn run(&self, console: bool) -> Result<Outcome> {
+        self.run_with(console, &progress::Progress::hidden())
+    }
+
+    /// [`Prepared::run`], reporting progress (for a person at a terminal).
+    pub fn run_with(&self, console: bool, progress: &progress::Progress) -> Result<Outcome> {
         let layout = &self.scan.layout;
         let mut log = CarbonLog::new(&layout.patches_log, console);
-        let written = apply::execute(&self.scan, &self.plan, &mut log, &self.cache)?;
-        let warnings = verify::mismatches(layout, &self.plan, &self.cache)?;
+        let written = apply::execute(&self.scan, &self.plan, &mut log, &self.cache, progress)?;
+        let warnings = verify::mismatches(layout, &self.plan, &self.cache, progress)?;
+        progress.finish();
         log.emit(&verify::log_lines(layout, self.plan.applies(), &warnings));
+        if written.written > 0 {
+            if let Err(e) = record_apply(layout) {
+                // Only `status` reads it: it may then miss that a restart is needed.
+                tracing::warn!("cannot record the time of this apply: {e:#}");
+            }
+        }
         if let Err(e) = self.cache.save() {
             // Only a cost: the next run reads the jars again.
             tracing::warn!("cannot save the digest cache: {e:#}");
@@ -107,4 +124,25 @@ impl Prepared {
 /// written; `console` prints the launcher's console lines on standard output.
 pub fn run_apply(layout: &Layout, console: bool) -> Result<Outcome> {
     Prepared::new(layout)?.run(console)
+}
+
+/// Records now as the time `plugins` last changed (see [`Layout::last_apply_file`]).
+fn record_apply(layout: &Layout) -> Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    fsops::create_dir_all_owned(&layout.state_dir)?;
+    fsops::write_atomic(
+        &layout.last_apply_file(),
+        format!("{:.3}\n", now.as_secs_f64()).as_bytes(),
+    )
+}
+
+/// The time [`record_apply`] last recorded, if any.
+pub fn last_apply(layout: &Layout) -> Option<std::time::SystemTime> {
+    let text = std::fs::read_to_string(layout.last_apply_file()).ok()?;
+    let secs: f64 = text.trim().parse().ok()?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .map(|d| std::time::UNIX_EPOCH + d)
 }

@@ -10,10 +10,16 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use carbon_patcher::cli::{exit, ApplyArgs, Cli, Command, DemoArgs, WatchArgs};
+use carbon_patcher::cli::{exit, ApplyArgs, Cli, Command, DemoArgs, ReportArgs, WatchArgs};
+use carbon_patcher::conflicts::Conflicts;
+use carbon_patcher::digest_cache::DigestCache;
 use carbon_patcher::layout::Layout;
 use carbon_patcher::oneshot::{self, outcome_code, report_error};
+use carbon_patcher::preview::Preview;
+use carbon_patcher::progress::Progress;
+use carbon_patcher::status::{Status, VerifyReport};
 use carbon_patcher::{demo, run_apply, watch};
+use carbon_patcher::{manual, scan, Prepared};
 
 /// Operational logging through `tracing`: to standard error (journald keeps it), and to a daily
 /// rolling file in `log_dir` when given. `CARBON_PATCHER_LOG` takes any `tracing` filter.
@@ -61,9 +67,71 @@ fn main() -> ExitCode {
             init_logging("warn", None);
             run_demo(&args)
         }
+        Command::Status(args) => report(&args, |layout| {
+            let s = Status::gather(layout, &Progress::on_terminal())?;
+            Ok((s.render(layout), json(&s)?, s.exit_code()))
+        }),
+        Command::Plan(args) => report(&args, |layout| {
+            let prepared = Prepared::new(layout)?;
+            let p = Preview::new(layout, &prepared)?;
+            let code = if p.writes_anything {
+                exit::PENDING
+            } else {
+                exit::OK
+            };
+            Ok((p.render(), json(&p)?, code))
+        }),
+        Command::Verify(args) => report(&args, |layout| {
+            let v = VerifyReport::gather(layout, &Progress::on_terminal())?;
+            Ok((v.render(), json(&v)?, v.exit_code()))
+        }),
+        Command::Conflicts(args) => report(&args, |layout| {
+            let cache = DigestCache::load(&layout.state_dir);
+            let c = Conflicts::find(&scan::scan(layout, &cache)?);
+            Ok((c.render(), json(&c)?, exit::OK))
+        }),
+        Command::Completions(args) => {
+            let mut out = std::io::stdout().lock();
+            finish(manual::write_completions(args.shell, &mut out).map(|()| exit::OK))
+        }
+        Command::Man(args) => finish(manual::write_man_pages(&args.dir).map(|pages| {
+            for p in pages {
+                println!("{}", args.dir.join(p).display());
+            }
+            exit::OK
+        })),
     };
     carbon_patcher::fault::report();
     ExitCode::from(code as u8)
+}
+
+fn json(v: &impl serde::Serialize) -> Result<String> {
+    Ok(serde_json::to_string_pretty(v)? + "\n")
+}
+
+/// An error becomes exit 1, printed once.
+fn finish(r: Result<i32>) -> i32 {
+    r.unwrap_or_else(|e| {
+        report_error(&e);
+        exit::ERROR
+    })
+}
+
+/// The read-only commands: resolve the layout, build the report (text, JSON, exit code), print
+/// the form asked for.
+fn report(args: &ReportArgs, build: impl FnOnce(&Layout) -> Result<(String, String, i32)>) -> i32 {
+    init_logging("warn", None);
+    let layout = match Layout::resolve(&args.paths.settings()) {
+        Ok(l) => l,
+        Err(e) => {
+            report_error(&e);
+            return exit::USAGE;
+        }
+    };
+    finish(build(&layout).map(|(text, json, code)| {
+        print!("{}", if args.json { json } else { text });
+        code
+    }))
 }
 
 fn apply(args: &ApplyArgs) -> i32 {

@@ -32,6 +32,8 @@ pub struct ApplyPlan {
     pub backup: Option<Vec<(PathBuf, Kind)>>,
     /// Directories (relative to `plugins`) the restore creates.
     pub mkdirs: Vec<PathBuf>,
+    /// Files the launcher's restore copies back from `patch0000` (before later writers win).
+    pub restored_files: usize,
     /// Final content of each written file of `plugins` (relative path → source file, and the
     /// digest of the bytes the scan checked, for a patch entry): the last of the launcher's
     /// writers to that path.
@@ -245,6 +247,7 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
                 _ => {}
             }
             if *kind == Kind::File {
+                plan.restored_files += 1;
                 plan.writes
                     .insert(rel.clone(), (layout.backup().join(rel), None));
             }

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const PID_FILE: &str = "wso2carbon.pid";
 
@@ -47,6 +48,29 @@ pub fn detect(home: &Path) -> Server {
         Ok(cmdline) if cmdline_is_server_of(&cmdline, home) => Server::Running { pid },
         _ => Server::NotRunning,
     }
+}
+
+/// When process `pid` started, from `/proc/<pid>/stat` (clock ticks after boot) and the boot
+/// time in `/proc/stat`. Whole seconds at best: the boot time is.
+pub fn started(pid: u32) -> Option<SystemTime> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its last `)`.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let ticks: u64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: u64 = fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz <= 0 {
+        return None;
+    }
+    let after_boot = Duration::from_secs_f64(ticks as f64 / hz as f64);
+    Some(UNIX_EPOCH + Duration::from_secs(boot) + after_boot)
 }
 
 #[cfg(test)]
@@ -101,6 +125,12 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert_eq!(detect(dir.path()), Server::Running { pid: child.id() });
+        let started = started(child.id()).expect("a start time");
+        let age = SystemTime::now()
+            .duration_since(started)
+            .unwrap_or_default();
+        // Boot time has whole seconds only.
+        assert!(age < Duration::from_secs(10), "started {age:?} ago");
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(detect(dir.path()), Server::NotRunning);

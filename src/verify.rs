@@ -4,33 +4,92 @@
 use std::fs;
 
 use anyhow::Result;
+use serde::Serialize;
 
 use crate::carbon_log::{LogLine, Logger};
 use crate::digest_cache::DigestCache;
 use crate::layout::Layout;
-use crate::plan::Plan;
+use crate::plan::{LatestJar, Plan};
+use crate::progress::Progress;
 
-/// The launcher's warning text for each latest jar whose copy in `plugins` is missing or differs.
-pub fn mismatches(layout: &Layout, plan: &Plan, cache: &DigestCache) -> Result<Vec<String>> {
-    let mut warnings = Vec::new();
+/// What verification found for one latest jar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// `plugins` holds the patch's bytes.
+    Applied,
+    /// `plugins` holds other bytes.
+    Differs,
+    /// Not in `plugins`, or not a file there.
+    Missing,
+}
+
+/// One latest jar and its copy in `plugins`.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    pub jar: LatestJar,
+    pub state: State,
+}
+
+impl Check {
+    /// The launcher's warning for a jar that is not applied.
+    pub fn warning(&self) -> Option<String> {
+        (self.state != State::Applied).then(|| {
+            format!(
+                "{}(MD5: {}) has been patched with {}, but not applied",
+                self.name, self.jar.md5, self.jar.from
+            )
+        })
+    }
+}
+
+/// Each latest jar against its copy in `plugins`, in the launcher's (map) order. Read-only.
+pub fn check(
+    layout: &Layout,
+    plan: &Plan,
+    cache: &DigestCache,
+    progress: &Progress,
+) -> Result<Vec<Check>> {
+    progress.stage("verifying", plan.latest.len());
+    let mut checks = Vec::new();
     for (name, jar) in plan.latest.iter() {
         let path = layout.plugins.join(name);
-        let matches = match fs::metadata(&path) {
-            Ok(m) if m.is_file() => cache
-                .md5(&path)
-                .map(|sum| sum == jar.md5)
-                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?,
+        let state = match fs::metadata(&path) {
+            Ok(m) if m.is_file() => {
+                let sum = cache
+                    .md5(&path)
+                    .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+                if sum == jar.md5 {
+                    State::Applied
+                } else {
+                    State::Differs
+                }
+            }
             // Missing, or a directory the launcher could not hash: not applied either way.
-            _ => false,
+            _ => State::Missing,
         };
-        if !matches {
-            warnings.push(format!(
-                "{name}(MD5: {}) has been patched with {}, but not applied",
-                jar.md5, jar.from
-            ));
-        }
+        checks.push(Check {
+            name: name.to_string(),
+            jar: jar.clone(),
+            state,
+        });
+        progress.inc();
     }
-    Ok(warnings)
+    Ok(checks)
+}
+
+/// The launcher's warning text for each latest jar whose copy in `plugins` is missing or differs.
+pub fn mismatches(
+    layout: &Layout,
+    plan: &Plan,
+    cache: &DigestCache,
+    progress: &Progress,
+) -> Result<Vec<String>> {
+    Ok(check(layout, plan, cache, progress)?
+        .iter()
+        .filter_map(Check::warning)
+        .collect())
 }
 
 /// The verification lines, given whether this run applied and what it found.

@@ -204,6 +204,7 @@ impl Watcher {
                 lock_timeout: self.settings.lock_timeout,
                 console: true,
                 always_run,
+                progress: false,
             },
         );
         let summary = Summary::new(&self.layout, &result, started);

@@ -1,0 +1,384 @@
+//! `status`: one read-only look at a product. What the metadata says is applied, what `apply`
+//! would do now (the launcher's own detection messages), the verification state of each patched
+//! bundle, the server and whether it must restart to load what was applied, and the watcher's
+//! last cycle. Built from the engine's scan and plan; writes nothing (the digest cache is read,
+//! never saved).
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::exit;
+use crate::cycle::{self, Summary};
+use crate::layout::Layout;
+use crate::progress::Progress;
+use crate::server::{self, Server};
+use crate::verify::{self, State};
+use crate::{lock, Prepared};
+
+/// Bumped only when a field changes meaning or goes away; new fields may be added.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The server start time is known to whole seconds only (the boot time is): an apply less than
+/// this after the start is taken to be before it (the launch-script hook applies right before
+/// the JVM starts).
+const START_TIME_SLACK: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub schema_version: u32,
+    pub carbon_home: String,
+    pub server: ServerStatus,
+    /// The server runs, and an apply of ours changed `plugins` after it started.
+    pub restart_needed: bool,
+    /// When an apply of ours last changed `plugins` (RFC 3339, UTC).
+    pub last_apply: Option<String>,
+    pub applied: Applied,
+    pub pending: Pending,
+    pub bundles: Vec<Bundle>,
+    pub verification: Verification,
+    /// `null` when no watcher runs and none has left a status file.
+    pub watcher: Option<WatcherStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerStatus {
+    pub running: bool,
+    pub pid: Option<u32>,
+    /// RFC 3339, UTC.
+    pub started: Option<String>,
+}
+
+/// What `prePatchedDir.txt` records.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub servicepack: Option<String>,
+    /// Patch dirs, `patch0000` aside.
+    pub patches: Vec<String>,
+}
+
+/// What `apply` would do now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pending {
+    /// `apply` would change `plugins`.
+    pub changes: bool,
+    /// How many changes the launcher's detection counts.
+    pub count: usize,
+    /// The launcher's detection messages (new, reverted, updated or added), in its words.
+    pub messages: Vec<String>,
+}
+
+/// One patched bundle: the latest jar of that name and its copy in `plugins`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bundle {
+    pub name: String,
+    /// The patch dir, or `lib` for a service pack's jars, as the launcher's warnings say.
+    pub from: String,
+    pub source: String,
+    pub md5: String,
+    pub state: State,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub clean: bool,
+    /// The launcher's warning lines.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WatcherStatus {
+    /// A watcher holds this home's lock now.
+    pub running: bool,
+    pub pid: Option<u32>,
+    /// RFC 3339, UTC; `null` before its first cycle.
+    pub last_cycle_time: Option<String>,
+    /// `applied`, `up_to_date`, `checked`, `warnings`, `deferred`, `busy` or `error`.
+    pub last_cycle_result: Option<String>,
+    pub message: Option<String>,
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn local(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Local>::from(t)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// The detection messages that say what changed (not the fixed first and last lines).
+pub fn change_messages(p: &Prepared) -> Vec<String> {
+    const FIXED: [&str; 3] = [
+        "Checking for patch changes ...",
+        "No new patch or service pack detected, server will start without applying patches ",
+        "Patch changes detected ",
+    ];
+    p.plan
+        .detection_log
+        .iter()
+        .map(|l| l.message.clone())
+        .filter(|m| !FIXED.contains(&m.as_str()))
+        .collect()
+}
+
+fn watcher(layout: &Layout) -> Option<WatcherStatus> {
+    let pid = lock::holder_of(&layout.carbon_home);
+    let summary: Option<Summary> = std::fs::read(layout.state_dir.join(crate::watch::STATUS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if pid.is_none() && summary.is_none() {
+        return None;
+    }
+    Some(WatcherStatus {
+        running: pid.is_some(),
+        pid,
+        last_cycle_time: summary.as_ref().and_then(|s| {
+            Duration::try_from_secs_f64(s.last_cycle_time)
+                .ok()
+                .map(|d| rfc3339(SystemTime::UNIX_EPOCH + d))
+        }),
+        last_cycle_result: summary.as_ref().map(|s| s.last_cycle_result.clone()),
+        message: summary.map(|s| s.message),
+    })
+}
+
+impl Status {
+    /// Looks at `layout`. Bad input is an error, as for `apply`.
+    pub fn gather(layout: &Layout, progress: &Progress) -> Result<Status> {
+        let prepared = Prepared::new(layout)?;
+        let checks = verify::check(layout, &prepared.plan, &prepared.cache, progress)?;
+        progress.finish();
+        let server = server::detect(&layout.carbon_home);
+        let (pid, started) = match server {
+            Server::Running { pid } => (Some(pid), server::started(pid)),
+            Server::NotRunning => (None, None),
+        };
+        let last_apply = crate::last_apply(layout);
+        let restart_needed = match (pid, last_apply) {
+            (Some(_), Some(applied)) => started.is_none_or(|s| applied > s + START_TIME_SLACK),
+            _ => false,
+        };
+        let (servicepack, patches) = cycle::applied(&layout.pre_patched_dir_file());
+        let warnings: Vec<String> = checks.iter().filter_map(|c| c.warning()).collect();
+        Ok(Status {
+            schema_version: SCHEMA_VERSION,
+            carbon_home: layout.carbon_home.display().to_string(),
+            server: ServerStatus {
+                running: pid.is_some(),
+                pid,
+                started: started.map(rfc3339),
+            },
+            restart_needed,
+            last_apply: last_apply.map(rfc3339),
+            applied: Applied {
+                servicepack,
+                patches,
+            },
+            pending: Pending {
+                changes: prepared.changes_plugins(),
+                count: if prepared.changes_plugins() {
+                    prepared.plan.changes
+                } else {
+                    0
+                },
+                messages: change_messages(&prepared),
+            },
+            bundles: bundles(&checks),
+            verification: Verification {
+                clean: warnings.is_empty(),
+                warnings,
+            },
+            watcher: watcher(layout),
+        })
+    }
+
+    /// 0 when current and clean, 6 when `apply` would change something or the server must
+    /// restart, else 3 when verification warns.
+    pub fn exit_code(&self) -> i32 {
+        if self.pending.changes || self.restart_needed {
+            exit::PENDING
+        } else if !self.verification.clean {
+            exit::VERIFY_WARNINGS
+        } else {
+            exit::OK
+        }
+    }
+
+    /// The readable form.
+    pub fn render(&self, layout: &Layout) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "carbon home:  {}", self.carbon_home);
+        let server = match (self.server.pid, &self.server.started) {
+            (Some(pid), Some(_)) => format!(
+                "running (pid {pid}, started {})",
+                server::started(pid).map_or("?".into(), local)
+            ),
+            (Some(pid), None) => format!("running (pid {pid})"),
+            _ => "not running".into(),
+        };
+        let _ = writeln!(s, "server:       {server}");
+        let mut applied: Vec<String> = self.applied.servicepack.iter().cloned().collect();
+        applied.extend(self.applied.patches.iter().cloned());
+        let _ = writeln!(
+            s,
+            "applied:      {}",
+            if applied.is_empty() {
+                "nothing".to_string()
+            } else {
+                applied.join(", ")
+            }
+        );
+        if self.pending.changes {
+            let _ = writeln!(
+                s,
+                "pending:      {} change(s); `carbon-patcher apply` (or the next server start) would apply:",
+                self.pending.count
+            );
+            for m in &self.pending.messages {
+                let _ = writeln!(s, "                {m}");
+            }
+        } else {
+            let _ = writeln!(
+                s,
+                "pending:      nothing; plugins are as the launcher would leave them"
+            );
+        }
+        let restart = if self.restart_needed {
+            format!(
+                "needed: plugins changed at {}, after the server started",
+                crate::last_apply(layout).map_or("?".into(), local)
+            )
+        } else {
+            "not needed".into()
+        };
+        let _ = writeln!(s, "restart:      {restart}");
+        let watcher = match &self.watcher {
+            None => "not running".to_string(),
+            Some(w) => {
+                let mut t = match w.pid {
+                    Some(pid) => format!("running (pid {pid})"),
+                    None => "not running".to_string(),
+                };
+                if let (Some(time), Some(result)) = (&w.last_cycle_time, &w.last_cycle_result) {
+                    let _ = write!(t, "; last cycle {time}: {result}");
+                    if let Some(m) = w.message.as_deref().filter(|m| !m.is_empty()) {
+                        let _ = write!(t, " ({})", m.lines().next().unwrap_or(""));
+                    }
+                }
+                t
+            }
+        };
+        let _ = writeln!(s, "watcher:      {watcher}");
+        let verified = self
+            .bundles
+            .iter()
+            .filter(|b| b.state == State::Applied)
+            .count();
+        let _ = writeln!(
+            s,
+            "verification: {verified} of {} patched bundles match their patch",
+            self.bundles.len()
+        );
+        if !self.bundles.is_empty() {
+            let width = self.bundles.iter().map(|b| b.name.len()).max().unwrap_or(0);
+            let _ = writeln!(s);
+            let _ = writeln!(
+                s,
+                "  {:<8} {:<width$}  {:<16} MD5",
+                "STATE", "BUNDLE", "FROM"
+            );
+            for b in &self.bundles {
+                let state = match b.state {
+                    State::Applied => "applied",
+                    State::Differs => "DIFFERS",
+                    State::Missing => "MISSING",
+                };
+                let _ = writeln!(
+                    s,
+                    "  {state:<8} {:<width$}  {:<16} {}",
+                    b.name, b.from, b.md5
+                );
+            }
+        }
+        s
+    }
+}
+
+/// What `verify` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub schema_version: u32,
+    pub carbon_home: String,
+    pub clean: bool,
+    /// `apply` has changes to make: until it runs, their bundles cannot verify.
+    pub pending_changes: bool,
+    pub bundles: Vec<Bundle>,
+    /// The launcher's warning lines.
+    pub warnings: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn gather(layout: &Layout, progress: &Progress) -> Result<VerifyReport> {
+        let prepared = Prepared::new(layout)?;
+        let checks = verify::check(layout, &prepared.plan, &prepared.cache, progress)?;
+        progress.finish();
+        let warnings: Vec<String> = checks.iter().filter_map(|c| c.warning()).collect();
+        Ok(VerifyReport {
+            schema_version: SCHEMA_VERSION,
+            carbon_home: layout.carbon_home.display().to_string(),
+            clean: warnings.is_empty(),
+            pending_changes: prepared.changes_plugins(),
+            bundles: bundles(&checks),
+            warnings,
+        })
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        if self.clean {
+            exit::OK
+        } else {
+            exit::VERIFY_WARNINGS
+        }
+    }
+
+    /// The readable form: the launcher's verdict and warnings.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        if self.clean {
+            let _ = writeln!(
+                s,
+                "Patch verification successfully completed: {} patched bundles match their patch.",
+                self.bundles.len()
+            );
+        } else {
+            let _ = writeln!(s, "Problems found during patch verification:");
+            for w in &self.warnings {
+                let _ = writeln!(s, "  {w}");
+            }
+            if self.pending_changes {
+                let _ = writeln!(
+                    s,
+                    "Patch changes are pending: `carbon-patcher apply` (or the next server start) applies them."
+                );
+            }
+        }
+        s
+    }
+}
+
+fn bundles(checks: &[verify::Check]) -> Vec<Bundle> {
+    checks
+        .iter()
+        .map(|c| Bundle {
+            name: c.name.clone(),
+            from: c.jar.from.clone(),
+            source: c.jar.source.display().to_string(),
+            md5: c.jar.md5.to_string(),
+            state: c.state,
+        })
+        .collect()
+}
