@@ -6,7 +6,9 @@
 # usage: packaging/deb/build-and-check.sh      (from anywhere; run by .ci/run)
 #
 # Installs cargo-deb (the pinned version below) with `cargo install` when it is missing or
-# another version. The package is left in target/debian/.
+# another version. The packages are left in target/debian/: carbon-patcher_<version>-1_<arch>.deb
+# with a stripped binary, and carbon-patcher-dbgsym_<version>-1_<arch>.ddeb with its debug
+# symbols (the release profile keeps line tables; a package need not carry 25 MB of them).
 
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,7 +20,7 @@ if [ "$(cargo deb --version 2>/dev/null || true)" != "cargo-deb $CARGO_DEB_VERSI
     echo "$prog: installing cargo-deb $CARGO_DEB_VERSION"
     cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --quiet
 fi
-for tool in dpkg-deb gzip; do
+for tool in dpkg-deb gzip objcopy readelf; do
     command -v "$tool" >/dev/null || { echo "$prog: error: $tool not found" >&2; exit 1; }
 done
 
@@ -34,13 +36,15 @@ mkdir -p "$assets/completions"
 "$bin" completions fish >"$assets/completions/carbon-patcher.fish"
 
 rm -rf target/debian
-cargo deb --no-build --locked --quiet >/dev/null
+cargo deb --no-build --locked --quiet --dbgsym >/dev/null
 debs=(target/debian/*.deb)
-if [ "${#debs[@]}" -ne 1 ] || [ ! -f "${debs[0]}" ]; then
-    echo "$prog: error: expected one .deb in target/debian, found: ${debs[*]}" >&2
+ddebs=(target/debian/*.ddeb)
+if [ "${#debs[@]}" -ne 1 ] || [ ! -f "${debs[0]}" ] || [ "${#ddebs[@]}" -ne 1 ] || [ ! -f "${ddebs[0]}" ]; then
+    echo "$prog: error: expected one .deb and one .ddeb in target/debian, found: $(ls target/debian)" >&2
     exit 1
 fi
 deb=${debs[0]}
+ddeb=${ddebs[0]}
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 echo "$prog: built $deb"
 
@@ -77,7 +81,7 @@ done
 # The file list: every entry owned by root, nothing outside the expected trees.
 dpkg-deb -c "$deb" >"$work/list"
 check
-awk '$2 != "root/root" { print; bad = 1 } END { exit bad }' "$work/list" >&2 || fail "entries not owned by root/root (above)"
+awk '$2 != "root/root" && $2 != "0/0" { print; bad = 1 } END { exit bad }' "$work/list" >&2 || fail "entries not owned by root (above)"
 while read -r path; do
     check
     case $path in
@@ -126,6 +130,19 @@ bash -n "$root/usr/share/bash-completion/completions/carbon-patcher" || fail "th
 check
 grep -q '^ExecStart=/usr/bin/carbon-patcher watch --config /etc/carbon-patcher/%i.toml$' "$root/usr/lib/systemd/system/carbon-patcher@.service" ||
     fail "the unit's ExecStart= does not run /usr/bin/carbon-patcher"
+
+# The packaged binary is stripped; its debug symbols are in the .ddeb, under its build id.
+check
+if readelf -S "$root/usr/bin/carbon-patcher" | grep -q -e '\.debug_info' -e '\.symtab'; then
+    fail "/usr/bin/carbon-patcher is not stripped"
+fi
+build_id=$(readelf -n "$root/usr/bin/carbon-patcher" | sed -n 's/.*Build ID: *\([0-9a-f]*\).*/\1/p')
+check
+if [ -z "$build_id" ]; then
+    fail "/usr/bin/carbon-patcher has no build id"
+elif ! dpkg-deb -c "$ddeb" | grep -q "/usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug\$"; then
+    fail "$ddeb holds no /usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug"
+fi
 
 # The packaged binary runs and is this version.
 check
