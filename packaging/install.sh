@@ -118,14 +118,16 @@ trap 'exit 1' HUP INT TERM
 sha() { sha256sum -- "$1" | cut -d' ' -f1; }
 fmode() { stat -c %a -- "$1"; }
 
-# The manifest's lines: "file<TAB>sha256<TAB>mode<TAB>path" and "dir<TAB>path", paths without
-# the destdir. Read into old_sha[path], old_dirs.
-declare -A old_sha=()
+# The manifest's lines: "file<TAB>sha256<TAB>mode<TAB>path", the same with "conf" for the
+# configuration (its sha256 the one installed, to tell an edited one), and "dir<TAB>path"; paths
+# without the destdir. Read into old_sha[path], old_conf[path], old_dirs.
+declare -A old_sha=() old_conf=()
 old_dirs=()
 if [ -f "$destdir$manifest" ]; then
     while IFS=$'\t' read -r kind a _ c; do
         case $kind in
             file) old_sha[$c]=$a ;;
+            conf) old_sha[$c]=$a old_conf[$c]=1 ;;
             dir) old_dirs+=("$a") ;;
         esac
     done <"$destdir$manifest"
@@ -153,13 +155,13 @@ make_dir() {
     done
 }
 
-# put SOURCE MODE PATH: PATH gets SOURCE's bytes and MODE, through a temporary name and a rename,
-# unless it already has both.
+# put SOURCE MODE PATH [KIND]: PATH gets SOURCE's bytes and MODE, through a temporary name and a
+# rename, unless it already has both.
 new_files=()
 put() {
-    local from=$1 m=$2 to=$3
+    local from=$1 m=$2 to=$3 kind=${4:-file}
     local dest=$destdir$to
-    new_files+=("$(printf 'file\t%s\t%s\t%s' "$(sha "$from")" "$m" "$to")")
+    new_files+=("$(printf '%s\t%s\t%s\t%s' "$kind" "$(sha "$from")" "$m" "$to")")
     if [ -f "$dest" ] && [ ! -L "$dest" ] && cmp -s -- "$from" "$dest" && [ "$(fmode "$dest")" = "$m" ]; then
         return
     fi
@@ -177,18 +179,17 @@ put() {
 put_config() {
     local from=$1 dest=$destdir$config
     if [ ! -e "$dest" ] || cmp -s -- "$from" "$dest"; then
-        put "$from" 644 "$config"
+        put "$from" 644 "$config" conf
         return
     fi
     local now
     now=$(sha "$dest")
     if [ "${old_sha[$config]:-}" = "$now" ]; then
-        put "$from" 644 "$config"
+        put "$from" 644 "$config" conf
         return
     fi
-    # Edited: record it as it is now, so uninstall knows it from an unedited one only by the
-    # hash the install wrote, which stays the one of the original.
-    new_files+=("$(printf 'file\t%s\t%s\t%s' "${old_sha[$config]:-edited}" "$(fmode "$dest")" "$config")")
+    # Edited: recorded with the hash of what was installed, so uninstall still sees it edited.
+    new_files+=("$(printf 'conf\t%s\t%s\t%s' "${old_sha[$config]:-edited}" "$(fmode "$dest")" "$config")")
     if [ ! -e "$dest.new" ] || ! cmp -s -- "$from" "$dest.new"; then
         say "kept $config (edited); the new example is $config.new"
     fi
@@ -200,7 +201,7 @@ put_config() {
 remove() {
     local p=$1 dest=$destdir$1
     [ -e "$dest" ] || [ -L "$dest" ] || return 0
-    if [ "$p" = "$config" ] && [ -f "$dest" ] && [ "$(sha "$dest")" != "${old_sha[$p]:-}" ]; then
+    if [ -n "${old_conf[$p]:-}" ] && [ -f "$dest" ] && [ "$(sha "$dest")" != "${old_sha[$p]:-}" ]; then
         say "kept $p (edited since it was installed)"
         return 0
     fi
