@@ -40,8 +40,11 @@ fn run_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Every path under `root` with what says it was (re)written: kind, mode, inode, mtime, bytes.
-fn state(root: &Path) -> BTreeMap<PathBuf, (bool, u32, u64, i64, i64, Vec<u8>)> {
+/// What says a path was (re)written: is a dir, mode, inode, mtime (s, ns), bytes.
+type Entry = (bool, u32, u64, i64, i64, Vec<u8>);
+
+/// Every path under `root` with its [`Entry`].
+fn state(root: &Path) -> BTreeMap<PathBuf, Entry> {
     walkdir::WalkDir::new(root)
         .into_iter()
         .map(|e| {
