@@ -277,3 +277,37 @@ fn two_homes_applying_at_once_take_turns_on_the_shared_plugins() {
     verify(&a, &[]);
     verify(&b, &[]);
 }
+
+#[test]
+fn shared_patches_dir_property_shares_the_metadata_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shared = shared_components(tmp.path());
+    let components = shared.components();
+    // As a launch script would pass them: with the patches dir given, the metadata moves to
+    // <patches dir>/.metadata, in the shared dir.
+    let props = [
+        format!("-Dcarbon.components.dir.path={}", components.display()),
+        format!(
+            "-Dcarbon.patches.dir.path={}",
+            components.join("patches").display()
+        ),
+    ];
+    let args: Vec<&str> = ["--quiet"]
+        .into_iter()
+        .chain(props.iter().map(String::as_str))
+        .collect();
+    let homes: Vec<Product> = ["node1", "node2"]
+        .iter()
+        .map(|n| plain_home(tmp.path(), n))
+        .collect();
+    assert_ok(&homes[0].apply(&args));
+    assert!(components
+        .join("patches/.metadata/prePatchedDir.txt")
+        .is_file());
+    let before = written_state(&components);
+    assert_ok(&homes[1].apply(&args));
+    assert_eq!(written_state(&components), before);
+    assert_eq!(log_of(&homes[1]), NO_CHANGE_LOG);
+    assert!(!homes[1].metadata().exists(), "no metadata of its own");
+    verify(&homes[1], &args[1..]);
+}
