@@ -20,6 +20,15 @@ if [ "$(cargo deb --version 2>/dev/null || true)" != "cargo-deb $CARGO_DEB_VERSI
     echo "$prog: installing cargo-deb $CARGO_DEB_VERSION"
     cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --quiet
 fi
+# dpkg-deb to build and read the package, binutils for cargo-deb's --dbgsym and the checks.
+missing=()
+for tool in dpkg-deb gzip objcopy readelf; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "$prog: installing dpkg, binutils and gzip (missing: ${missing[*]})"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg binutils gzip >/dev/null
+fi
 for tool in dpkg-deb gzip objcopy readelf; do
     command -v "$tool" >/dev/null || { echo "$prog: error: $tool not found" >&2; exit 1; }
 done
