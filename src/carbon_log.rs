@@ -42,10 +42,10 @@ impl Logger {
             Logger::Console => "org.wso2.carbon.server.util.PatchUtils.console",
         }
     }
-    fn to_file(self) -> bool {
+    pub fn to_file(self) -> bool {
         self != Logger::Console
     }
-    fn to_console(self) -> bool {
+    pub fn to_console(self) -> bool {
         self != Logger::PatchUtils
     }
 }

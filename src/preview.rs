@@ -38,8 +38,10 @@ pub struct Preview {
     /// Files the launcher rewrites that already hold the right bytes (only their time is set).
     pub unchanged: usize,
     pub metadata: Vec<MetadataFile>,
-    /// Every line `patches.log` would get, the console's included, in order.
+    /// Every line `patches.log` would get, in order.
     pub log: Vec<LogEntry>,
+    /// Every line the launcher prints on the console (standard output), in order.
+    pub console: Vec<LogEntry>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,7 +168,7 @@ impl Preview {
         let mut copies = Vec::new();
         let mut writes = Vec::new();
         let mut unchanged = 0;
-        let mut log: Vec<LogEntry> = plan.detection_log.iter().map(entry).collect();
+        let mut lines: Vec<LogLine> = plan.detection_log.clone();
         if let Some(apply) = &plan.apply {
             remove_leftovers.extend(apply.stale_temps.iter().map(|t| show(t)));
             if let Some(tree) = &apply.backup {
@@ -216,15 +218,21 @@ impl Preview {
                     });
                 }
             }
-            log.extend(apply.backup_log.iter().map(entry));
-            log.extend(apply.apply_log.iter().map(entry));
+            lines.extend(apply.backup_log.iter().cloned());
+            lines.extend(apply.apply_log.iter().cloned());
         }
         let warnings = warnings_after(layout, p)?;
-        log.extend(
-            verify::log_lines(layout, plan.applies(), &warnings)
-                .iter()
-                .map(entry),
-        );
+        lines.extend(verify::log_lines(layout, plan.applies(), &warnings));
+        let log = lines
+            .iter()
+            .filter(|l| l.logger.to_file())
+            .map(entry)
+            .collect();
+        let console = lines
+            .iter()
+            .filter(|l| l.logger.to_console())
+            .map(entry)
+            .collect();
         Ok(Preview {
             schema_version: SCHEMA_VERSION,
             carbon_home: show(&layout.carbon_home),
@@ -247,6 +255,7 @@ impl Preview {
                 ),
             ],
             log,
+            console,
         })
     }
 
@@ -306,9 +315,14 @@ impl Preview {
                 let _ = writeln!(s, "keep             {}", m.path);
             }
         }
-        let _ = writeln!(s, "log lines:");
-        for l in &self.log {
-            let _ = writeln!(s, "  {} {{{}}} -  {}", l.level, l.logger, l.message);
+        for (title, lines) in [
+            ("patches.log lines:", &self.log),
+            ("console lines:", &self.console),
+        ] {
+            let _ = writeln!(s, "{title}");
+            for l in lines {
+                let _ = writeln!(s, "  {:>5} {{{}}} -  {}", l.level, l.logger, l.message);
+            }
         }
         s
     }

@@ -24,7 +24,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// The server start time is known to whole seconds only (the boot time is): an apply less than
 /// this after the start is taken to be before it (the launch-script hook applies right before
 /// the JVM starts).
-const START_TIME_SLACK: Duration = Duration::from_secs(2);
+const START_TIME_SLACK: Duration = Duration::from_millis(1100);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
