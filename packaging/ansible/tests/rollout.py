@@ -14,8 +14,11 @@ ships them (WSO2-CARBON-PATCH-4.4.0-0003/patch0003/...) with its sha256sum file.
    the product byte-identical, its server the same process).
 2. node2 fixed: the rollout goes on; node1 has nothing to do (no change reported), node2 is
    restarted because its port does not answer, node3 is patched and restarted.
-3. Again: nothing changes anywhere.
-Each home then verifies clean (`carbon-patcher verify`, read-only) and `status` exits 0.
+3. Again: nothing changes anywhere. Each home verifies clean (`carbon-patcher verify`,
+   read-only) and `status` exits 0.
+4. A new archive with a wrong checksum: `carbon-patcher install` refuses it on node1, whose
+   server is not touched, and the rollout stops there: every product byte-identical, every
+   server the same process.
 
 Exits 1 with the reason and the playbook's output on the first unmet expectation.
 """
@@ -103,8 +106,9 @@ def make_archive(files_dir):
     return path, path + ".sha256", jar
 
 
-def snapshot(root):
-    """Every path under root with its kind, mode, size, mtime and bytes."""
+def snapshot(root, dir_times=True):
+    """Every path under root with its mode, inode, mtime and bytes; dir_times=False leaves out
+    the directories' mtimes (which a look that stages nothing for good may still move)."""
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
@@ -114,7 +118,9 @@ def snapshot(root):
             if os.path.isfile(p) and not os.path.islink(p):
                 with open(p, "rb") as f:
                     data = f.read()
-            out[os.path.relpath(p, root)] = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, data)
+            is_dir = os.path.isdir(p) and not os.path.islink(p)
+            mtime = None if is_dir and not dir_times else st.st_mtime_ns
+            out[os.path.relpath(p, root)] = (st.st_mode, st.st_ino, mtime, data)
     return out
 
 
@@ -276,7 +282,11 @@ def main():
         check(recap["node1"]["changed"] == 0, f"run 2: node1 had nothing to do: {recap}")
         check(recap["node2"]["changed"] > 0 and recap["node3"]["changed"] > 0,
               f"run 2: node2 and node3 should change: {recap}")
-        check("already installed: " + PATCH in output, "run 2: install should say already installed")
+        # What the role's changed_when reads: the same archive again is no change.
+        staged = os.path.join(node1.dir, "staging", PATCH_ZIP)
+        again = node1.cp("install", staged, "--sha256", staged + ".sha256")
+        check(again.returncode == 0 and again.stdout.startswith(f"already installed: {PATCH}"),
+              f"install of the same archive again: exit {again.returncode}: {again.stdout}{again.stderr}")
         for n in nodes:
             check(patched(n, jar), f"run 2: {n.name}'s plugins should hold patch0003's jar")
             healthy(n, "after run 2")
@@ -291,6 +301,33 @@ def main():
         for n in nodes:
             check(n.pid() == pids[n.name], f"run 3: {n.name}'s server should not restart")
             healthy(n, "after run 3")
+
+        # 4. A new archive whose checksum does not match: install refuses it on node1 (exit 1,
+        # nothing changed) before its server is touched, and the rollout stops there.
+        bad = os.path.join(files, "WSO2-CARBON-PATCH-4.4.0-0004.zip")
+        shutil.copy(archive, bad)
+        with open(bad + ".sha256", "w") as f:
+            f.write(f"{'0' * 64}  {os.path.basename(bad)}\n")
+        with open(inv) as f:
+            inventory = json.load(f)
+        inventory["carbon_servers"]["vars"]["carbon_patcher_archives"].append(
+            {"archive": bad, "sha256": bad + ".sha256"})
+        with open(inv, "w") as f:
+            json.dump(inventory, f)
+        # (`install` of the archive already installed stages and drops a copy in the patches
+        # dir, which moves that dir's mtime.)
+        before = {n.name: snapshot(n.home, dir_times=False) for n in nodes}
+        rc, recap, output = playbook(work, inv, "run4")
+        check(rc != 0, "run 4 should fail on node1's bad checksum")
+        check(recap.get("node1", {}).get("failed") == 1 and set(recap) == {"node1"},
+              f"run 4: only node1 should run, and fail: {recap}")
+        check("WSO2-CARBON-PATCH-4.4.0-0004.zip" in output and "SHA-256" in output,
+              "run 4: the failure should name the archive and the checksum")
+        for n in nodes:
+            check(snapshot(n.home, dir_times=False) == before[n.name],
+                  f"run 4: {n.name}'s product changed")
+            check(n.pid() == pids[n.name] and port_open(n.port),
+                  f"run 4: {n.name}'s server should be the same process, still answering")
     except Failed as e:
         print(output[-12000:], file=sys.stderr)
         print(f"rollout: FAIL: {e} (logs in {work})", file=sys.stderr)
