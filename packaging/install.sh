@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs carbon-patcher on a host without dpkg: the binary, the systemd units, an example
+# Installs carbon-patcher on a host without dpkg: the binary, the systemd unit, an example
 # configuration, man pages, shell completions, the launch-script hook and the README. Or, with
 # --uninstall, removes what an earlier run installed.
 #
@@ -10,7 +10,7 @@
 #                     DIR/share/man/man1, DIR/share/{bash-completion,zsh,fish},
 #                     DIR/share/doc/carbon-patcher, DIR/share/carbon-patcher/launcher
 #   --sysconfdir DIR  the configuration goes to DIR/carbon-patcher [default: /etc]
-#   --unitdir DIR     the systemd units [default: PREFIX/lib/systemd/system, which systemd reads
+#   --unitdir DIR     the systemd unit [default: PREFIX/lib/systemd/system, which systemd reads
 #                     for /usr and /usr/local; give /etc/systemd/system for another prefix]
 #   --destdir DIR     staging root prepended to every path written (as make's DESTDIR); the
 #                     paths inside the files (the unit's ExecStart=, ...) do not include it
