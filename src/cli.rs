@@ -18,15 +18,26 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// Applied or checked, but verification found plugins that differ from their patch.
     pub const VERIFY_WARNINGS: i32 = 3;
-    /// Busy: another watcher watches this home, or another apply held the lock past
-    /// `--lock-timeout`.
+    /// Busy: another watcher watches this home, or another apply (or install, revert,
+    /// restore) held the lock past `--lock-timeout`.
     pub const BUSY: i32 = 4;
-    /// A Carbon server is running on this home (`apply` without `--while-running`).
+    /// A Carbon server is running on this home: `apply`, `install --apply`, `revert` and
+    /// `restore` refuse it unless `--while-running` (or `--no-apply`); nothing was changed.
     pub const SERVER_RUNNING: i32 = 5;
     /// `status`: not current: `apply` would change something, or the running server started
     /// before the last apply and needs a restart to load it. `plan`: `apply` would change
     /// something.
     pub const PENDING: i32 = 6;
+    /// Every code above, for the test that holds the README's table to this one.
+    pub const ALL: [i32; 7] = [
+        OK,
+        ERROR,
+        USAGE,
+        VERIFY_WARNINGS,
+        BUSY,
+        SERVER_RUNNING,
+        PENDING,
+    ];
 }
 
 #[derive(Parser, Debug)]
@@ -62,6 +73,14 @@ pub enum Command {
     Conflicts(ReportArgs),
     /// Apply the bundled sample product in a temporary copy and show what happened.
     Demo(DemoArgs),
+    /// Install a patch or service pack (a dir, or a .zip as WSO2 ships them) into the patches
+    /// or service-packs dir: checked, staged and renamed into place in one step.
+    Install(InstallArgs),
+    /// Take a patch or service pack out of the product, keeping it aside for `restore`, then
+    /// apply (which restores its bundles from patch0000).
+    Revert(RevertArgs),
+    /// Put back a patch or service pack taken out by `revert`, then apply.
+    Restore(RestoreArgs),
     /// Print a shell completion script for SHELL on standard output.
     Completions(CompletionsArgs),
     /// Write the man pages (carbon-patcher.1 and one page per command) into DIR.
@@ -162,6 +181,68 @@ impl WatchArgs {
             lock_timeout: self.lock_timeout,
         }
     }
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// A patch dir (`patchNNNN`), a service pack dir (`servicepack…`, holding `lib/` and
+    /// `servicepack_patches.txt`), or a .zip holding one, at its top or inside one wrapper dir
+    /// (`WSO2-CARBON-PATCH-4.4.0-0001/patch0001/…`).
+    #[arg(value_name = "SOURCE")]
+    pub source: PathBuf,
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// Check the .zip against FILE in `md5sum` format (`<hex>  <name>` lines; the line naming
+    /// SOURCE's file name is used, or a single bare sum) before anything is extracted.
+    #[arg(long, value_name = "FILE", conflicts_with = "sha256")]
+    pub md5: Option<PathBuf>,
+    /// As --md5, with SHA-256 and a FILE in `sha256sum` format.
+    #[arg(long, value_name = "FILE")]
+    pub sha256: Option<PathBuf>,
+    /// When a patch or service pack of the same name is installed with other content, swap it
+    /// for SOURCE atomically (otherwise refused); the old copy is removed.
+    #[arg(long)]
+    pub replace: bool,
+    /// Apply once installed (refused at once, before installing, while a server runs unless
+    /// --while-running). When SOURCE was already installed, applies only if the product is not
+    /// already up to date.
+    #[arg(long)]
+    pub apply: bool,
+    #[command(flatten)]
+    pub control: ApplyControl,
+}
+
+#[derive(Args, Debug)]
+pub struct RevertArgs {
+    /// The patch (`patch…`, from the patches dir; never patch0000) or service pack
+    /// (`servicepack…`, from the service-packs dir) to take out.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// Keep reverted patches in DIR [default: the last --backup given, else
+    /// <state dir>/reverted]; remembered in the state dir for later revert and restore.
+    #[arg(long, value_name = "DIR")]
+    pub backup: Option<PathBuf>,
+    /// Only move NAME out; do not apply (the next apply, or server start, does).
+    #[arg(long)]
+    pub no_apply: bool,
+    #[command(flatten)]
+    pub control: ApplyControl,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The patch or service pack, as `revert` took it out, to put back.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// Only move NAME back; do not apply (the next apply, or server start, does).
+    #[arg(long)]
+    pub no_apply: bool,
+    #[command(flatten)]
+    pub control: ApplyControl,
 }
 
 #[derive(Args, Debug)]

@@ -9,7 +9,10 @@
 //!   (`carbon-patcher: fault points: N (taking space: M)`), so a test can aim at every one.
 //!
 //! `CARBON_PATCHER_NO_SYNC=1` skips fsync/syncfs: a kill keeps the page cache, so tests that
-//! kill thousands of runs need not wait for the disk. Neither variable is for production.
+//! kill thousands of runs need not wait for the disk. `CARBON_PATCHER_FULL_REWRITE=1` makes a
+//! run write every file the launcher's sequence writes, as the launcher does, instead of only
+//! those whose bytes differ: the reference the incremental path is compared with. None of these
+//! variables is for production.
 
 use std::io;
 use std::path::Path;
@@ -94,4 +97,11 @@ pub fn report() {
 pub fn no_sync() -> bool {
     static NO_SYNC: OnceLock<bool> = OnceLock::new();
     *NO_SYNC.get_or_init(|| std::env::var_os("CARBON_PATCHER_NO_SYNC").is_some_and(|v| v == "1"))
+}
+
+/// Whether every planned write is made even when the target already holds the bytes
+/// (`CARBON_PATCHER_FULL_REWRITE=1`, tests only).
+pub fn full_rewrite() -> bool {
+    static FULL: OnceLock<bool> = OnceLock::new();
+    *FULL.get_or_init(|| std::env::var_os("CARBON_PATCHER_FULL_REWRITE").is_some_and(|v| v == "1"))
 }

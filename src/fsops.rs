@@ -243,6 +243,63 @@ pub fn rename(from: &Path, to: &Path) -> Result<()> {
         .with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))
 }
 
+fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+    };
+    let (from, to) = (c(from)?, c(to)?);
+    // SAFETY: both strings are NUL-terminated and outlive the call; AT_FDCWD makes relative
+    // paths resolve as rename's do.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            flags,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Renames `from` to `to`, refusing (instead of replacing) an existing `to`: something another
+/// hand put there meanwhile is never clobbered. On a filesystem without `RENAME_NOREPLACE` the
+/// check and the rename are two steps.
+pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
+    point(to)?;
+    let r = match renameat2(from, to, libc::RENAME_NOREPLACE) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            if fs::symlink_metadata(to).is_ok() {
+                Err(io::Error::from_raw_os_error(libc::EEXIST))
+            } else {
+                fs::rename(from, to)
+            }
+        }
+        r => r,
+    };
+    r.with_context(|| format!("cannot rename {} to {}", from.display(), to.display()))
+}
+
+/// Swaps `a` and `b` in one step (`renameat2(RENAME_EXCHANGE)`): at every instant each name
+/// holds one whole version, so a reader (or the launcher) never sees neither or a mix.
+pub fn exchange(a: &Path, b: &Path) -> Result<()> {
+    point(b)?;
+    renameat2(a, b, libc::RENAME_EXCHANGE).with_context(|| {
+        format!(
+            "cannot swap {} and {} atomically (renameat2 RENAME_EXCHANGE)",
+            a.display(),
+            b.display()
+        )
+    })
+}
+
 /// Makes a directory's entries (new names, renames) durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     if fault::no_sync() {
@@ -297,6 +354,102 @@ fn sync_filesystem(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Makes a whole tree durable: every file's content, then every directory's entries, deepest
+/// first, `root` last (its own name is the caller's to sync).
+pub fn sync_tree(root: &Path) -> Result<()> {
+    if fault::no_sync() {
+        return Ok(());
+    }
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    for e in walkdir::WalkDir::new(root).contents_first(true) {
+        let e = e.map_err(|e| {
+            let at = e.path().unwrap_or(root).display().to_string();
+            anyhow::anyhow!("{at}: cannot read: {e}")
+        })?;
+        if e.file_type().is_dir() {
+            dirs.push(e.into_path());
+        } else if e.file_type().is_file() {
+            files.push(e.into_path());
+        }
+    }
+    sync_files(&files)?;
+    for d in &dirs {
+        sync_dir(d)?;
+    }
+    Ok(())
+}
+
+/// What [`copy_tree`] keeps of what it copies.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyOptions {
+    /// Keep each file's and directory's mode (and, as root, owner), as a move does; otherwise
+    /// new files get the umask's mode and, as root, the owner of the directory they land in.
+    pub keep_mode: bool,
+    /// Recreate symbolic links as links; otherwise a link is refused.
+    pub links: bool,
+}
+
+/// Copies the tree `src` (a directory, file or link) to the new path `dst`, which must not
+/// exist, keeping modification times (files and directories). Only directories, regular
+/// files and (with `links`) symbolic links are copied; anything else is refused. Not synced:
+/// see [`sync_tree`].
+pub fn copy_tree(src: &Path, dst: &Path, opts: CopyOptions) -> Result<()> {
+    let md =
+        fs::symlink_metadata(src).with_context(|| format!("{}: cannot read", src.display()))?;
+    let ft = md.file_type();
+    if ft.is_symlink() {
+        if !opts.links {
+            anyhow::bail!(
+                "{}: a symbolic link; only regular files and directories are copied",
+                src.display()
+            );
+        }
+        let target =
+            fs::read_link(src).with_context(|| format!("{}: cannot read", src.display()))?;
+        space_point(dst)?;
+        std::os::unix::fs::symlink(&target, dst)
+            .with_context(|| format!("{}: cannot create", dst.display()))?;
+        if opts.keep_mode && running_as_root() {
+            std::os::unix::fs::lchown(dst, Some(md.uid()), Some(md.gid()))
+                .with_context(|| format!("{}: cannot set owner", dst.display()))?;
+        }
+        return Ok(());
+    }
+    if ft.is_file() {
+        let like = if opts.keep_mode {
+            likeness(src)?
+        } else {
+            likeness(dst)?
+        };
+        copy_new(src, dst, like)?;
+        return Ok(());
+    }
+    if !ft.is_dir() {
+        anyhow::bail!("{}: not a regular file or directory", src.display());
+    }
+    create_dir_owned(dst)?;
+    let entries = fs::read_dir(src).with_context(|| format!("{}: cannot list", src.display()))?;
+    for e in entries {
+        let e = e.with_context(|| format!("{}: cannot list", src.display()))?;
+        copy_tree(&e.path(), &dst.join(e.file_name()), opts)?;
+    }
+    // Mode and time last: filling the directory moves its time, and a read-only mode would
+    // have stopped the filling.
+    point(dst)?;
+    if opts.keep_mode {
+        if running_as_root() {
+            std::os::unix::fs::chown(dst, Some(md.uid()), Some(md.gid()))
+                .with_context(|| format!("{}: cannot set owner", dst.display()))?;
+        }
+        fs::set_permissions(dst, fs::Permissions::from_mode(md.permissions().mode()))
+            .with_context(|| format!("{}: cannot set permissions", dst.display()))?;
+    }
+    filetime::set_file_mtime(dst, filetime::FileTime::from_last_modification_time(&md))
+        .with_context(|| format!("{}: cannot set modification time", dst.display()))?;
+    Ok(())
+}
+
 /// Removes a leftover of ours (file or directory tree); already gone is fine.
 pub fn remove_leftover(path: &Path) -> Result<()> {
     point(path)?;
@@ -333,6 +486,64 @@ mod tests {
         assert_eq!(old, "old\n");
         // No temporary file is left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn noreplace_and_exchange() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::create_dir(&a).unwrap();
+        fs::write(a.join("f"), b"A").unwrap();
+        fs::create_dir(&b).unwrap();
+        fs::write(b.join("f"), b"B").unwrap();
+        assert!(rename_noreplace(&a, &b).is_err(), "never replaces");
+        assert_eq!(fs::read(b.join("f")).unwrap(), b"B");
+        exchange(&a, &b).unwrap();
+        assert_eq!(fs::read(a.join("f")).unwrap(), b"B");
+        assert_eq!(fs::read(b.join("f")).unwrap(), b"A");
+        let c = dir.path().join("c");
+        rename_noreplace(&a, &c).unwrap();
+        assert_eq!(fs::read(c.join("f")).unwrap(), b"B");
+        assert!(!a.exists());
+    }
+
+    #[test]
+    fn copy_tree_keeps_modes_times_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("lib")).unwrap();
+        fs::write(src.join("lib/a.jar"), b"jar").unwrap();
+        fs::set_permissions(src.join("lib/a.jar"), fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink("lib/a.jar", src.join("link")).unwrap();
+        let t = filetime::FileTime::from_unix_time(1_000_000_000, 5);
+        filetime::set_file_mtime(src.join("lib/a.jar"), t).unwrap();
+        filetime::set_file_mtime(src.join("lib"), t).unwrap();
+        fs::set_permissions(src.join("lib"), fs::Permissions::from_mode(0o750)).unwrap();
+
+        let keep = CopyOptions {
+            keep_mode: true,
+            links: true,
+        };
+        let dst = dir.path().join("dst");
+        copy_tree(&src, &dst, keep).unwrap();
+        let md = fs::metadata(dst.join("lib/a.jar")).unwrap();
+        assert_eq!(md.permissions().mode() & 0o777, 0o640);
+        assert_eq!(filetime::FileTime::from_last_modification_time(&md), t);
+        let md = fs::metadata(dst.join("lib")).unwrap();
+        assert_eq!(md.permissions().mode() & 0o777, 0o750);
+        assert_eq!(filetime::FileTime::from_last_modification_time(&md), t);
+        assert_eq!(
+            fs::read_link(dst.join("link")).unwrap(),
+            Path::new("lib/a.jar")
+        );
+        sync_tree(&dst).unwrap();
+
+        let no_links = CopyOptions {
+            keep_mode: false,
+            links: false,
+        };
+        let err = copy_tree(&src, &dir.path().join("dst2"), no_links).unwrap_err();
+        assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
     }
 
     #[test]

@@ -18,8 +18,7 @@ use carbon_patcher::oneshot::{self, outcome_code, report_error};
 use carbon_patcher::preview::Preview;
 use carbon_patcher::progress::Progress;
 use carbon_patcher::status::{Status, VerifyReport};
-use carbon_patcher::{demo, run_apply, watch};
-use carbon_patcher::{manual, scan, Prepared};
+use carbon_patcher::{demo, install, manual, run_apply, scan, shelve, watch, Prepared};
 
 /// Operational logging through `tracing`: to standard error (journald keeps it), and to a daily
 /// rolling file in `log_dir` when given. `CARBON_PATCHER_LOG` takes any `tracing` filter.
@@ -66,6 +65,18 @@ fn main() -> ExitCode {
         Command::Demo(args) => {
             init_logging("warn", None);
             run_demo(&args)
+        }
+        Command::Install(args) => {
+            init_logging("warn", None);
+            install::run(&args)
+        }
+        Command::Revert(args) => {
+            init_logging("warn", None);
+            shelve::revert(&args)
+        }
+        Command::Restore(args) => {
+            init_logging("warn", None);
+            shelve::restore(&args)
         }
         Command::Status(args) => report(&args, |layout| {
             let s = Status::gather(layout, &Progress::on_terminal())?;

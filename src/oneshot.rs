@@ -1,20 +1,23 @@
-//! The one-shot apply every command shares (`apply`, and `install`, `revert`, `restore` when they
-//! apply afterwards): the running-server rule, the cycle lock, and the exit code of the result.
-//! Errors are printed here, once, in the form `main` prints them.
+//! The one-shot apply, shared by every command that applies (`apply`, `install --apply`,
+//! `revert`, `restore`): the running-server rule, the cycle under its lock, the outcome as an
+//! exit code; and how every command reports an error.
+
+use std::time::Duration;
 
 use crate::cli::{exit, ApplyControl};
 use crate::config::DEFAULT_LOCK_TIMEOUT;
 use crate::cycle::{run_cycle, CycleOptions, CycleResult};
 use crate::layout::Layout;
+use crate::lock::{self, DirLock, LockError};
 use crate::server::{self, Server};
 use crate::Outcome;
 
-/// Prints an error with its chain of context, the one way every command reports one.
+/// Prints an error with its whole context chain (the file and the reason), once.
 pub fn report_error(e: &anyhow::Error) {
     eprintln!("carbon-patcher: error: {e:#}");
 }
 
-/// The exit code of a run that finished.
+/// The exit code of a run that completed: clean, or with verification warnings.
 pub fn outcome_code(o: &Outcome) -> i32 {
     tracing::info!(
         applied = o.applied,
@@ -31,8 +34,13 @@ pub fn outcome_code(o: &Outcome) -> i32 {
     }
 }
 
-/// `exit::SERVER_RUNNING` (with the message printed) when a server runs on this home and
-/// `control` does not allow applying under it.
+fn lock_timeout(control: &ApplyControl) -> Duration {
+    control.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT)
+}
+
+/// `Some(exit::SERVER_RUNNING)`, with the reason on standard error, when a Carbon server runs on
+/// the home and `--while-running` was not given. Callers that change the product check this
+/// before they change anything, so the refusal leaves every file as it was.
 pub fn refuse_while_running(layout: &Layout, control: &ApplyControl) -> Option<i32> {
     if control.while_running {
         return None;
@@ -47,12 +55,48 @@ pub fn refuse_while_running(layout: &Layout, control: &ApplyControl) -> Option<i
     Some(exit::SERVER_RUNNING)
 }
 
-/// Runs the launcher's patch step once on `layout` and returns the exit code.
+fn report_busy(layout: &Layout, holder: Option<u32>, timeout: Duration) {
+    eprintln!(
+        "carbon-patcher: another carbon-patcher (pid {}) is applying to {}; gave up after {:?}",
+        holder.map_or("unknown".to_string(), |p| p.to_string()),
+        layout.carbon_home.display(),
+        timeout
+    );
+}
+
+/// Takes the lock every apply cycle holds, for a command that changes the patches or
+/// service-packs dirs: a cycle's scan must never see a half-made change, nor remove our private
+/// staging names as an interrupted run's leftovers while we still fill them. On failure, the
+/// reason is printed and the exit code returned.
+pub fn lock(layout: &Layout, control: &ApplyControl) -> Result<DirLock, i32> {
+    if !layout.plugins.is_dir() {
+        eprintln!(
+            "carbon-patcher: error: {}: the plugins directory is missing (is this a Carbon product home?)",
+            layout.plugins.display()
+        );
+        return Err(exit::ERROR);
+    }
+    let timeout = lock_timeout(control);
+    match lock::lock_within(&layout.plugins, &layout.lock_file("cycle"), timeout) {
+        Ok(l) => Ok(l),
+        Err(LockError::Busy { holder }) => {
+            report_busy(layout, holder, timeout);
+            Err(exit::BUSY)
+        }
+        Err(LockError::Io(e)) => {
+            report_error(&e);
+            Err(exit::ERROR)
+        }
+    }
+}
+
+/// One apply, as a server start would run it: refused while the server runs (unless
+/// `--while-running`), waits for the lock, prints the console lines unless `--quiet`.
 pub fn apply(layout: &Layout, control: &ApplyControl) -> i32 {
     if let Some(code) = refuse_while_running(layout, control) {
         return code;
     }
-    let timeout = control.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
+    let timeout = lock_timeout(control);
     let opts = CycleOptions {
         apply_while_running: true,
         lock_timeout: timeout,
@@ -63,12 +107,7 @@ pub fn apply(layout: &Layout, control: &ApplyControl) -> i32 {
     match run_cycle(layout, opts) {
         CycleResult::Ran(o) => outcome_code(&o),
         CycleResult::Busy { holder } => {
-            eprintln!(
-                "carbon-patcher: another carbon-patcher (pid {}) is applying to {}; gave up after {:?}",
-                holder.map_or("unknown".to_string(), |p| p.to_string()),
-                layout.carbon_home.display(),
-                timeout
-            );
+            report_busy(layout, holder, timeout);
             exit::BUSY
         }
         CycleResult::Failed(e) => {

@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
+use rayon::prelude::*;
 
 use crate::bundle;
 use crate::digest::Md5Sum;
@@ -104,7 +105,8 @@ pub struct Scan {
     pub pre_patched_dir: Option<Vec<String>>,
     /// `prePatchedJARs.txt` text; `None` when the file does not exist.
     pub pre_patched_jars: Option<String>,
-    /// Leftovers of an interrupted run of ours in the patches, metadata and plugins dirs.
+    /// Leftovers of an interrupted run of ours in the patches, service-packs, metadata and
+    /// plugins dirs.
     pub stale_temps: Vec<PathBuf>,
     /// A run of ours was killed while it committed: `plugins` may hold part of its changes,
     /// which the metadata (written last) does not show. The next run must apply.
@@ -218,7 +220,7 @@ fn read_source(
     why: &str,
 ) -> Result<Source> {
     let listing = list_dir(dir)?.ok_or_else(|| anyhow!("{}: cannot list", dir.display()))?;
-    let mut entries = Vec::with_capacity(listing.len());
+    let mut files = Vec::with_capacity(listing.len());
     for (entry_name, path) in listing {
         let entry_name = utf8_name(entry_name, dir)?;
         check_link(&path, layout)?;
@@ -232,16 +234,26 @@ fn read_source(
         if !md.is_file() {
             bail!("{}: not a regular file", path.display());
         }
-        let (bundle_name, md5) = cache
-            .bundle(&path, || bundle::bundle_file_name(&path, &entry_name))
-            .with_context(|| format!("{}", path.display()))?;
-        entries.push(Entry {
-            name: entry_name,
-            path,
-            bundle_name,
-            md5,
-        });
+        files.push((entry_name, path));
     }
+    // Checking and hashing jars the cache does not know, on every core; results (and the first
+    // error) in listing order.
+    let entries = files
+        .into_par_iter()
+        .map(|(entry_name, path)| {
+            let (bundle_name, md5) = cache
+                .bundle(&path, || bundle::bundle_file_name(&path, &entry_name))
+                .with_context(|| format!("{}", path.display()))?;
+            Ok(Entry {
+                name: entry_name,
+                path,
+                bundle_name,
+                md5,
+            })
+        })
+        .collect::<Vec<Result<Entry>>>()
+        .into_iter()
+        .collect::<Result<Vec<Entry>>>()?;
     Ok(Source {
         name: name.to_string(),
         path: dir.to_path_buf(),
@@ -249,7 +261,10 @@ fn read_source(
     })
 }
 
-fn read_servicepack(
+/// Reads and checks a service pack dir as a run applying it would: `lib/` and
+/// `servicepack_patches.txt` present, every entry of `lib/` a regular file, every `.jar` a sound
+/// jar with a safe bundle name. `install` calls it on a service pack before it becomes visible.
+pub fn read_servicepack(
     dir: &Path,
     name: &str,
     layout: &Layout,
@@ -293,6 +308,25 @@ fn read_servicepack(
         "the launcher copies it, then cannot checksum it and fails verification on every start",
     )?;
     Ok(ServicePack { source, listed })
+}
+
+/// Reads and checks a patch dir as a run applying it would: every entry a regular file, every
+/// `.jar` a sound jar with a safe bundle name. `install` calls it on a patch before it becomes
+/// visible, so it is refused by the very rules a run would refuse it by.
+pub fn read_patch_dir(
+    name: &str,
+    dir: &Path,
+    layout: &Layout,
+    cache: &DigestCache,
+) -> Result<Source> {
+    read_source(
+        name,
+        dir,
+        layout,
+        cache,
+        "a patch dir",
+        "the launcher dies copying it, half-way through the apply",
+    )
 }
 
 /// A text file as Java's `FileReader` sees it (undecodable bytes become U+FFFD), or `None` when
@@ -391,14 +425,7 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
             && !is_listed(latest_servicepack.as_ref(), &c.name)
         {
             let dir = layout.patches.join(&c.name);
-            patch_dirs.push(read_source(
-                &c.name,
-                &dir,
-                layout,
-                cache,
-                "a patch dir",
-                "the launcher dies copying it, half-way through the apply",
-            )?);
+            patch_dirs.push(read_patch_dir(&c.name, &dir, layout, cache)?);
         }
     }
 
@@ -415,8 +442,14 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
     let pre_patched_jars = read_text(&layout.pre_patched_jars_file())?;
 
     let mut stale_temps = Vec::new();
-    // One listing each; temporary files deeper in plugins are found when a run applies.
-    for dir in [&layout.metadata, &layout.patches, &layout.plugins] {
+    // One listing each; temporary files deeper in plugins are found when a run applies. The
+    // service-packs dir holds the staging dir of an interrupted `install` of a service pack.
+    for dir in [
+        &layout.metadata,
+        &layout.patches,
+        &layout.servicepacks,
+        &layout.plugins,
+    ] {
         for (name, path) in list_dir(dir)?.unwrap_or_default() {
             let name = name.as_encoded_bytes();
             if name.starts_with(TEMP_PREFIX.as_bytes()) || name == BACKUP_STAGING.as_bytes() {

@@ -644,3 +644,26 @@ fn completions_and_man_pages_come_from_the_cli() {
     assert!(apply.contains(".TH carbon-patcher-apply"), "{apply}");
     assert!(apply.contains("while\\-running"), "{apply}");
 }
+
+/// The README's exit-code table, `--help` and `cli::exit` say the same.
+#[test]
+fn one_exit_code_table() {
+    use carbon_patcher::cli::exit;
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme.split("### Exit codes").nth(1).unwrap();
+    let section = section.split("\n#").next().unwrap();
+    let documented: Vec<i32> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(documented, exit::ALL.to_vec(), "README table vs cli::exit");
+    let help = String::from_utf8(run(&["--help"]).stdout).unwrap();
+    for code in exit::ALL {
+        assert!(
+            help.contains(&format!(" {code} ")),
+            "--help lacks exit code {code}: {help}"
+        );
+    }
+}

@@ -19,6 +19,11 @@
 //! patch dir), `prePatchedDir.txt` says `patch0000` if a run recorded the revert, or is empty
 //! if the backup was made by a run killed before it recorded anything.
 //!
+//! A second property compares, at every step of a random history, the incremental apply (digest
+//! cache, only the files whose bytes differ written) with the launcher's full rewrite
+//! (`CARBON_PATCHER_FULL_REWRITE=1`, no cache) from the same tree: files, metadata, log and
+//! console lines identical.
+//!
 //! The seed is fixed (so a failure is the same on every run); set `PROPTEST_RNG_SEED` (and
 //! `PROPTEST_CASES`) to explore others.
 
@@ -343,8 +348,96 @@ fn config() -> ProptestConfig {
     c
 }
 
+/// `apply` on `home`, the launcher's console lines kept; with `full`, every planned write is
+/// made (`CARBON_PATCHER_FULL_REWRITE=1`) as the launcher makes it.
+fn apply_console(home: &Path, full: bool) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_carbon-patcher"));
+    cmd.args(["apply", "--carbon-home", home.to_str().unwrap()])
+        .env_remove("CARBON_HOME")
+        .env_remove("CARBON_REPOSITORY")
+        .env_remove("CARBON_PATCHER_FAULT")
+        .env("CARBON_PATCHER_NO_SYNC", "1");
+    if full {
+        cmd.env("CARBON_PATCHER_FULL_REWRITE", "1");
+    }
+    cmd.output().unwrap()
+}
+
+/// What an apply leaves that must not depend on how it wrote: `plugins`, `patch0000`, the
+/// metadata files, and the lines it logged and printed.
+fn result_of(p: &Product, log_before: usize, out: &std::process::Output) -> Vec<String> {
+    let mut r = Vec::new();
+    for (what, dir) in [("plugins", p.plugins()), ("patch0000", p.backup_dir())] {
+        if !dir.exists() {
+            r.push(format!("no {what}"));
+            continue;
+        }
+        for (path, bytes) in files(&dir) {
+            r.push(format!("{what}/{} {}", path.display(), md5_hex(&bytes)));
+        }
+    }
+    for f in ["prePatchedDir.txt", "prePatchedJARs.txt"] {
+        r.push(format!(
+            "{f}: {:?}",
+            fs::read_to_string(p.metadata().join(f)).ok()
+        ));
+    }
+    r.extend(
+        new_log_lines(p, log_before)
+            .into_iter()
+            .map(|l| format!("log:{l}")),
+    );
+    r.extend(
+        strip_times(&String::from_utf8_lossy(&out.stdout))
+            .into_iter()
+            .map(|l| format!("console:{l}")),
+    );
+    r
+}
+
+/// At every step of a history, the incremental apply (digest cache, only differing files
+/// written) leaves exactly what the launcher's full rewrite, without any cache, leaves from the
+/// same tree.
+fn check_incremental_equals_full(ops: &[Op]) {
+    let tmp = scratch();
+    let mut w = World {
+        p: pristine(&tmp.path().join("incremental")),
+        patches: BTreeMap::new(),
+        next_patch: 0,
+        next_servicepack: 0,
+        serial: 0,
+    };
+    for (n, op) in ops.iter().enumerate() {
+        w.change(op);
+        let full = Product {
+            home: tmp.path().join(format!("full-{n}")),
+        };
+        copy_tree(&w.p.home, &full.home);
+        let _ = fs::remove_dir_all(full.home.join("repository/.carbon-patcher"));
+
+        let (len_i, len_f) = (log_len(&w.p), log_len(&full));
+        let out_i = apply_console(&w.p.home, false);
+        let out_f = apply_console(&full.home, true);
+        assert_ok(&out_i);
+        assert_ok(&out_f);
+        assert_eq!(
+            result_of(&w.p, len_i, &out_i),
+            result_of(&full, len_f, &out_f),
+            "step {n} ({op:?}): incremental and full apply differ"
+        );
+        fs::remove_dir_all(&full.home).unwrap();
+    }
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    #[test]
+    fn incremental_apply_equals_full_apply_at_every_step(
+        ops in proptest::collection::vec(op(), 1..=8)
+    ) {
+        check_incremental_equals_full(&ops);
+    }
 
     #[test]
     fn any_history_ends_where_one_clean_run_ends(
