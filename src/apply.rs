@@ -113,7 +113,7 @@ pub fn execute(
         lines.extend(apply.backup_log.iter().cloned());
         lines.extend(apply.apply_log.iter().cloned());
     }
-    if let Err(e) = log.emit_all_or_nothing(&lines) {
+    if let Err(e) = progress.suspend(|| log.emit_all_or_nothing(&lines)) {
         let _ = std::fs::remove_file(&marker);
         staged.discard();
         return Err(e);

@@ -45,7 +45,7 @@ pub mod exit {
     name = "carbon-patcher",
     version,
     about = "Applies patches and service packs to WSO2 Carbon 4.x servers exactly as the launcher does, atomically",
-    after_help = "Exit codes: 0 done, 1 error (nothing changed), 2 usage, 3 verification warnings, 4 busy, 5 server running, 6 pending (status, plan)."
+    after_help = "Exit codes: 0 done, 1 error (nothing changed), 2 usage, 3 verification warnings, 4 busy, 5 server running, 6 pending (status and plan)."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::layout::Layout;
 use crate::scan::Scan;
 
 /// Bumped only when a field changes meaning or goes away; new fields may be added.
@@ -16,6 +17,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Debug, Clone, Serialize)]
 pub struct Conflicts {
     pub schema_version: u32,
+    pub carbon_home: String,
     /// Bundles with more than one provider, by bundle file name.
     pub bundles: Vec<Contested>,
     /// Patch dirs in play every one of whose jars a later provider overrides.
@@ -49,7 +51,7 @@ pub struct DeadPatch {
 }
 
 impl Conflicts {
-    pub fn find(scan: &Scan) -> Conflicts {
+    pub fn find(layout: &Layout, scan: &Scan) -> Conflicts {
         let sources: Vec<_> = scan
             .latest_servicepack
             .iter()
@@ -107,6 +109,7 @@ impl Conflicts {
             .collect();
         Conflicts {
             schema_version: SCHEMA_VERSION,
+            carbon_home: layout.carbon_home.display().to_string(),
             bundles,
             dead_patches,
             included_in_servicepack,

@@ -111,13 +111,19 @@ pub fn lock_within(dir: &Path, fallback: &Path, timeout: Duration) -> Result<Dir
 /// The pid holding a `flock` on `dir`, read from `/proc/locks` (`… FLOCK ADVISORY WRITE <pid>
 /// <major>:<minor>:<inode> …`).
 pub fn holder_of(dir: &Path) -> Option<u32> {
-    let ino = fs::metadata(dir).ok()?.ino();
+    let m = fs::metadata(dir).ok()?;
+    // Device too: a mount point's inode number (2 on ext4) is the same on every filesystem.
+    let want = (libc::major(m.dev()), libc::minor(m.dev()), m.ino());
     let locks = fs::read_to_string("/proc/locks").ok()?;
     locks.lines().find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
         let (kind, pid, id) = (f.get(1)?, f.get(4)?, f.get(5)?);
-        let lock_ino: u64 = id.rsplit(':').next()?.parse().ok()?;
-        (*kind == "FLOCK" && lock_ino == ino).then(|| pid.parse().ok())?
+        // `<major>:<minor>:<inode>`, the device numbers in hex.
+        let mut parts = id.split(':');
+        let major = u32::from_str_radix(parts.next()?, 16).ok()?;
+        let minor = u32::from_str_radix(parts.next()?, 16).ok()?;
+        let ino: u64 = parts.next()?.parse().ok()?;
+        (*kind == "FLOCK" && (major, minor, ino) == want).then(|| pid.parse().ok())?
     })
 }
 

@@ -12,13 +12,12 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use carbon_patcher::cli::{exit, ApplyArgs, Cli, Command, DemoArgs, ReportArgs, WatchArgs};
 use carbon_patcher::conflicts::Conflicts;
-use carbon_patcher::digest_cache::DigestCache;
 use carbon_patcher::layout::Layout;
 use carbon_patcher::oneshot::{self, outcome_code, report_error};
 use carbon_patcher::preview::Preview;
 use carbon_patcher::progress::Progress;
 use carbon_patcher::status::{Status, VerifyReport};
-use carbon_patcher::{demo, install, manual, run_apply, scan, shelve, watch, Prepared};
+use carbon_patcher::{demo, install, manual, run_apply, shelve, watch, Prepared};
 
 /// Operational logging through `tracing`: to standard error (journald keeps it), and to a daily
 /// rolling file in `log_dir` when given. `CARBON_PATCHER_LOG` takes any `tracing` filter.
@@ -80,6 +79,9 @@ fn main() -> ExitCode {
         }
         Command::Status(args) => report(&args, |layout| {
             let s = Status::gather(layout, &Progress::on_terminal())?;
+            if let Some(why) = &s.refused {
+                eprintln!("carbon-patcher: error: {why}");
+            }
             Ok((s.render(layout), json(&s)?, s.exit_code()))
         }),
         Command::Plan(args) => report(&args, |layout| {
@@ -97,13 +99,19 @@ fn main() -> ExitCode {
             Ok((v.render(), json(&v)?, v.exit_code()))
         }),
         Command::Conflicts(args) => report(&args, |layout| {
-            let cache = DigestCache::load(&layout.state_dir);
-            let c = Conflicts::find(&scan::scan(layout, &cache)?);
+            // Planned, not only scanned: what apply would refuse is refused here too.
+            let prepared = Prepared::new(layout)?;
+            let c = Conflicts::find(layout, &prepared.scan);
             Ok((c.render(), json(&c)?, exit::OK))
         }),
         Command::Completions(args) => {
-            let mut out = std::io::stdout().lock();
-            finish(manual::write_completions(args.shell, &mut out).map(|()| exit::OK))
+            let mut script = Vec::new();
+            finish(
+                manual::write_completions(args.shell, &mut script).map(|()| {
+                    print_out(&String::from_utf8_lossy(&script));
+                    exit::OK
+                }),
+            )
         }
         Command::Man(args) => finish(manual::write_man_pages(&args.dir).map(|pages| {
             for p in pages {
@@ -114,6 +122,13 @@ fn main() -> ExitCode {
     };
     carbon_patcher::fault::report();
     ExitCode::from(code as u8)
+}
+
+/// Prints on standard output; a reader that went away (`| head`) is not an error.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 fn json(v: &impl serde::Serialize) -> Result<String> {
@@ -140,7 +155,7 @@ fn report(args: &ReportArgs, build: impl FnOnce(&Layout) -> Result<(String, Stri
         }
     };
     finish(build(&layout).map(|(text, json, code)| {
-        print!("{}", if args.json { json } else { text });
+        print_out(if args.json { &json } else { &text });
         code
     }))
 }

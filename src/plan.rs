@@ -59,6 +59,9 @@ pub struct Plan {
     pub latest: JavaHashMap<LatestJar>,
     /// How many changes detection counted (new and reverted dirs, or one jar added/updated).
     pub changes: usize,
+    /// The detection lines that say what changed (new, reverted, updated or added), without
+    /// the fixed lines around them: what `status` shows.
+    pub change_messages: Vec<String>,
 }
 
 impl Plan {
@@ -133,6 +136,7 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
         ),
     })?;
     detection_log.extend(detection.messages.iter().map(utils));
+    let mut change_messages = detection.messages.clone();
     let mut changed = detection.changed();
     let mut changes = detection.new.len() + detection.removed.len();
     if !changed {
@@ -147,6 +151,7 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
             let previous = detect::parse_pre_patched_jars(text)
                 .with_context(|| format!("{}", layout.pre_patched_jars_file().display()))?;
             if let Some(msg) = detect::jar_change(&latest, |j| j.md5, &previous) {
+                change_messages.push(msg.clone());
                 detection_log.push(utils(msg));
                 changed = true;
                 changes = 1;
@@ -156,10 +161,9 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
 
     if !changed && scan.interrupted {
         // Not the launcher's: its metadata cannot show a commit that was cut short.
-        detection_log.push(LogLine::info(
-            Logger::PatchUtils,
-            "carbon-patcher: the last apply was interrupted; applying again",
-        ));
+        let msg = "carbon-patcher: the last apply was interrupted; applying again";
+        change_messages.push(msg.to_string());
+        detection_log.push(LogLine::info(Logger::PatchUtils, msg));
         changed = true;
         changes = changes.max(1);
     }
@@ -197,6 +201,7 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
         pre_patched_jars,
         latest,
         changes,
+        change_messages,
     })
 }
 
@@ -204,7 +209,12 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
 fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
     let layout = &scan.layout;
     let mut plan = ApplyPlan {
-        stale_temps: trees.stale_temps,
+        // The scan has already listed the leftovers at the top of plugins.
+        stale_temps: trees
+            .stale_temps
+            .into_iter()
+            .filter(|t| !scan.stale_temps.contains(t))
+            .collect(),
         ..ApplyPlan::default()
     };
     // What plugins will look like, to refuse a file landing on a directory (or the reverse)

@@ -135,12 +135,16 @@ fn warnings_after(layout: &Layout, p: &Prepared) -> Result<Vec<String>> {
             ),
             None => None,
         };
-        if will_hold != Some(jar.md5) {
-            warnings.push(format!(
-                "{name}(MD5: {}) has been patched with {}, but not applied",
-                jar.md5, jar.from
-            ));
-        }
+        let check = verify::Check {
+            name: name.to_string(),
+            jar: jar.clone(),
+            state: match will_hold {
+                Some(md5) if md5 == jar.md5 => verify::State::Applied,
+                Some(_) => verify::State::Differs,
+                None => verify::State::Missing,
+            },
+        };
+        warnings.extend(check.warning());
     }
     Ok(warnings)
 }

@@ -7,13 +7,20 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Work shorter than this never shows a bar.
-const SHOW_AFTER: Duration = Duration::from_millis(400);
+/// Work shorter than this never shows a bar; `CARBON_PATCHER_PROGRESS_AFTER_MS` changes it
+/// (0: at once, as the tests of the bar want).
+fn show_after() -> Duration {
+    std::env::var("CARBON_PATCHER_PROGRESS_AFTER_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_millis(400), Duration::from_millis)
+}
 
 /// A counter of files done; a no-op unless built with [`Progress::on_terminal`].
 pub struct Progress {
     bar: Option<ProgressBar>,
     started: Instant,
+    show_after: Duration,
 }
 
 impl Progress {
@@ -22,6 +29,7 @@ impl Progress {
         Progress {
             bar: None,
             started: Instant::now(),
+            show_after: Duration::ZERO,
         }
     }
 
@@ -39,25 +47,35 @@ impl Progress {
         Progress {
             bar: Some(bar),
             started: Instant::now(),
+            show_after: show_after(),
         }
     }
 
     /// Starts a stage of `total` files named `what`.
     pub fn stage(&self, what: &'static str, total: usize) {
         if let Some(bar) = &self.bar {
-            bar.set_message(what);
-            bar.set_length(total as u64);
+            // Each of these redraws: the new counts first, so no frame mixes two stages.
             bar.set_position(0);
+            bar.set_length(total as u64);
+            bar.set_message(what);
         }
     }
 
     /// One more file done.
     pub fn inc(&self) {
         if let Some(bar) = &self.bar {
-            if bar.is_hidden() && self.started.elapsed() >= SHOW_AFTER {
+            if bar.is_hidden() && self.started.elapsed() >= self.show_after {
                 bar.set_draw_target(ProgressDrawTarget::stderr());
             }
             bar.inc(1);
+        }
+    }
+
+    /// Runs `f` (which prints) with the bar out of the way, then draws it again.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
         }
     }
 

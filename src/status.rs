@@ -41,6 +41,9 @@ pub struct Status {
     pub verification: Verification,
     /// `null` when no watcher runs and none has left a status file.
     pub watcher: Option<WatcherStatus>,
+    /// Why the product cannot be applied (bad input, as `apply` would refuse it, naming the
+    /// file and the reason); `pending`, `bundles` and `verification` are then empty.
+    pub refused: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -98,6 +101,9 @@ pub struct WatcherStatus {
     /// `applied`, `up_to_date`, `checked`, `warnings`, `deferred`, `busy` or `error`.
     pub last_cycle_result: Option<String>,
     pub message: Option<String>,
+    /// For the readable form, in local time like the rest of it.
+    #[serde(skip)]
+    last_cycle_at: Option<SystemTime>,
 }
 
 pub fn rfc3339(t: SystemTime) -> String {
@@ -110,21 +116,6 @@ fn local(t: SystemTime) -> String {
         .to_string()
 }
 
-/// The detection messages that say what changed (not the fixed first and last lines).
-pub fn change_messages(p: &Prepared) -> Vec<String> {
-    const FIXED: [&str; 3] = [
-        "Checking for patch changes ...",
-        "No new patch or service pack detected, server will start without applying patches ",
-        "Patch changes detected ",
-    ];
-    p.plan
-        .detection_log
-        .iter()
-        .map(|l| l.message.clone())
-        .filter(|m| !FIXED.contains(&m.as_str()))
-        .collect()
-}
-
 fn watcher(layout: &Layout) -> Option<WatcherStatus> {
     let pid = lock::holder_of(&layout.carbon_home);
     let summary: Option<Summary> = std::fs::read(layout.state_dir.join(crate::watch::STATUS_FILE))
@@ -133,38 +124,38 @@ fn watcher(layout: &Layout) -> Option<WatcherStatus> {
     if pid.is_none() && summary.is_none() {
         return None;
     }
+    let at = summary.as_ref().and_then(|s| {
+        Duration::try_from_secs_f64(s.last_cycle_time)
+            .ok()
+            .map(|d| SystemTime::UNIX_EPOCH + d)
+    });
     Some(WatcherStatus {
         running: pid.is_some(),
         pid,
-        last_cycle_time: summary.as_ref().and_then(|s| {
-            Duration::try_from_secs_f64(s.last_cycle_time)
-                .ok()
-                .map(|d| rfc3339(SystemTime::UNIX_EPOCH + d))
-        }),
+        last_cycle_time: at.map(rfc3339),
         last_cycle_result: summary.as_ref().map(|s| s.last_cycle_result.clone()),
         message: summary.map(|s| s.message),
+        last_cycle_at: at,
     })
 }
 
 impl Status {
-    /// Looks at `layout`. Bad input is an error, as for `apply`.
+    /// Looks at `layout`. Bad input is not an error here: it is what the operator needs to see,
+    /// beside the server and the watcher (whose last cycle may say the same).
     pub fn gather(layout: &Layout, progress: &Progress) -> Result<Status> {
-        let prepared = Prepared::new(layout)?;
-        let checks = verify::check(layout, &prepared.plan, &prepared.cache, progress)?;
-        progress.finish();
         let server = server::detect(&layout.carbon_home);
         let (pid, started) = match server {
             Server::Running { pid } => (Some(pid), server::started(pid)),
             Server::NotRunning => (None, None),
         };
         let last_apply = crate::last_apply(layout);
-        let restart_needed = match (pid, last_apply) {
-            (Some(_), Some(applied)) => started.is_none_or(|s| applied > s + START_TIME_SLACK),
+        // Unknown start time: say nothing rather than ask for a restart forever.
+        let restart_needed = match (pid, started, last_apply) {
+            (Some(_), Some(started), Some(applied)) => applied > started + START_TIME_SLACK,
             _ => false,
         };
         let (servicepack, patches) = cycle::applied(&layout.pre_patched_dir_file());
-        let warnings: Vec<String> = checks.iter().filter_map(|c| c.warning()).collect();
-        Ok(Status {
+        let mut status = Status {
             schema_version: SCHEMA_VERSION,
             carbon_home: layout.carbon_home.display().to_string(),
             server: ServerStatus {
@@ -179,27 +170,48 @@ impl Status {
                 patches,
             },
             pending: Pending {
-                changes: prepared.changes_plugins(),
-                count: if prepared.changes_plugins() {
-                    prepared.plan.changes
-                } else {
-                    0
-                },
-                messages: change_messages(&prepared),
+                changes: false,
+                count: 0,
+                messages: Vec::new(),
             },
-            bundles: bundles(&checks),
+            bundles: Vec::new(),
             verification: Verification {
-                clean: warnings.is_empty(),
-                warnings,
+                clean: false,
+                warnings: Vec::new(),
             },
             watcher: watcher(layout),
-        })
+            refused: None,
+        };
+        let prepared = match Prepared::new(layout) {
+            Ok(p) => p,
+            Err(e) => {
+                status.refused = Some(format!("{e:#}"));
+                return Ok(status);
+            }
+        };
+        let checks = verify::check(layout, &prepared.plan, &prepared.cache, progress)?;
+        progress.finish();
+        let warnings: Vec<String> = checks.iter().filter_map(|c| c.warning()).collect();
+        let changes = prepared.changes_plugins();
+        status.pending = Pending {
+            changes,
+            count: if changes { prepared.plan.changes } else { 0 },
+            messages: prepared.plan.change_messages.clone(),
+        };
+        status.bundles = bundles(&checks);
+        status.verification = Verification {
+            clean: warnings.is_empty(),
+            warnings,
+        };
+        Ok(status)
     }
 
     /// 0 when current and clean, 6 when `apply` would change something or the server must
     /// restart, else 3 when verification warns.
     pub fn exit_code(&self) -> i32 {
-        if self.pending.changes || self.restart_needed {
+        if self.refused.is_some() {
+            exit::ERROR
+        } else if self.pending.changes || self.restart_needed {
             exit::PENDING
         } else if !self.verification.clean {
             exit::VERIFY_WARNINGS
@@ -232,10 +244,12 @@ impl Status {
                 applied.join(", ")
             }
         );
-        if self.pending.changes {
+        if let Some(why) = &self.refused {
+            let _ = writeln!(s, "REFUSED:      apply would refuse this product: {why}");
+        } else if self.pending.changes {
             let _ = writeln!(
                 s,
-                "pending:      {} change(s); `carbon-patcher apply` (or the next server start) would apply:",
+                "pending:      {} change(s); `carbon-patcher apply` would apply:",
                 self.pending.count
             );
             for m in &self.pending.messages {
@@ -263,8 +277,8 @@ impl Status {
                     Some(pid) => format!("running (pid {pid})"),
                     None => "not running".to_string(),
                 };
-                if let (Some(time), Some(result)) = (&w.last_cycle_time, &w.last_cycle_result) {
-                    let _ = write!(t, "; last cycle {time}: {result}");
+                if let (Some(at), Some(result)) = (w.last_cycle_at, &w.last_cycle_result) {
+                    let _ = write!(t, "; last cycle {}: {result}", local(at));
                     if let Some(m) = w.message.as_deref().filter(|m| !m.is_empty()) {
                         let _ = write!(t, " ({})", m.lines().next().unwrap_or(""));
                     }
@@ -273,6 +287,9 @@ impl Status {
             }
         };
         let _ = writeln!(s, "watcher:      {watcher}");
+        if self.refused.is_some() {
+            return s;
+        }
         let verified = self
             .bundles
             .iter()

@@ -227,6 +227,16 @@ fn plan_then_apply(p: &Product, what: &str) {
         );
     }
     assert_eq!(plan["backup"].is_object(), !had_backup, "{what}: backup");
+    let leftovers = plan["remove_leftovers"].as_array().unwrap();
+    let unique: BTreeSet<&str> = leftovers.iter().map(|l| l.as_str().unwrap()).collect();
+    assert_eq!(
+        unique.len(),
+        leftovers.len(),
+        "{what}: leftovers listed twice"
+    );
+    for l in unique {
+        assert!(!Path::new(l).exists(), "{what}: {l} left");
+    }
     // And now nothing is pending.
     let again = cmd(p, "plan", &["--json"]);
     assert_eq!(again.status.code(), Some(0), "{what}: plan after apply");
@@ -439,9 +449,15 @@ fn status_shows_the_watchers_last_cycle() {
     assert_eq!(s["watcher"]["running"], false);
     assert_eq!(s["watcher"]["last_cycle_result"], "deferred");
     assert_eq!(s["watcher"]["last_cycle_time"], "2023-11-14T22:13:20Z");
-    let text = String::from_utf8(cmd(&p, "status", &[]).stdout).unwrap();
+    // The readable form speaks local time.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carbon-patcher"))
+        .args(["status", "--carbon-home", home(&p)])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("watcher:      not running; last cycle 2023-11-14T22:13:20Z: deferred (server running (pid 7))"),
+        text.contains("watcher:      not running; last cycle 2023-11-14 22:13:20: deferred (server running (pid 7))"),
         "{text}"
     );
 }
@@ -506,15 +522,25 @@ fn conflicts_name_winners_and_dead_patches() {
     );
 }
 
-/// The shape of a JSON value: each path with the types seen there (`[]` for array elements).
-fn shape(v: &Value, path: &str, out: &mut BTreeMap<String, BTreeSet<&'static str>>) {
+/// Fields whose values are a fixed vocabulary: their values are pinned too.
+const VOCABULARIES: [&str; 4] = [
+    ".bundles[].state",
+    ".log[].level",
+    ".console[].level",
+    ".watcher.last_cycle_result",
+];
+
+/// The shape of a JSON value: each path with the types seen there (`[]` for array elements),
+/// and the values of the vocabulary fields.
+fn shape(v: &Value, path: &str, out: &mut BTreeMap<String, BTreeSet<String>>) {
     let kind = match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+        Value::Null => "null".to_string(),
+        Value::Bool(_) => "bool".to_string(),
+        Value::Number(_) => "number".to_string(),
+        Value::String(s) if VOCABULARIES.contains(&path) => format!("string:{s}"),
+        Value::String(_) => "string".to_string(),
+        Value::Array(_) => "array".to_string(),
+        Value::Object(_) => "object".to_string(),
     };
     out.entry(path.to_string()).or_default().insert(kind);
     match v {
@@ -539,7 +565,7 @@ fn shape(v: &Value, path: &str, out: &mut BTreeMap<String, BTreeSet<&'static str
 fn json_schemas_are_pinned() {
     let tmp = tempfile::tempdir().unwrap();
     let p = product(tmp.path());
-    let mut shapes: BTreeMap<&str, BTreeMap<String, BTreeSet<&'static str>>> = BTreeMap::new();
+    let mut shapes: BTreeMap<&str, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
     let mut look = |p: &Product| {
         for command in ["status", "plan", "verify", "conflicts"] {
             let v = json(&cmd(p, command, &["--json"]));
@@ -580,13 +606,29 @@ fn json_schemas_are_pinned() {
     look(&p);
     fs::write(p.patches().join("patch0000/sub-file"), b"x").unwrap();
     fs::create_dir(p.patches().join("patch0000/newdir")).unwrap();
+    // A bundle new to plugins: `missing` until applied.
+    p.add_patch_jar("patch0006", "new.jar", "org.wso2.carbon.new", "1.0.0", "n");
     look(&p);
+    // Applied, then a plugin tampered with: verification warns, nothing pending.
+    assert_ok(&p.apply(&["--quiet"]));
+    write(&p.plugins().join("org.wso2.carbon.new_1.0.0.jar"), b"x");
+    look(&p);
+    // Bad input: only status still answers (with the refusal); the others exit 1.
+    write(&p.patches().join("patch0007/bad.jar"), b"not a jar");
+    let out = cmd(&p, "status", &["--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert!(
+        v["refused"].as_str().unwrap().contains("patch0007/bad.jar"),
+        "{v:#}"
+    );
+    shape(&v, "", shapes.entry("status").or_default());
 
     let mut text = String::new();
     for (command, s) in &shapes {
         text.push_str(&format!("# {command} --json\n"));
         for (path, kinds) in s {
-            let kinds: Vec<&str> = kinds.iter().copied().collect();
+            let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
             text.push_str(&format!(
                 "{} {}\n",
                 if path.is_empty() { "." } else { path },
@@ -659,11 +701,87 @@ fn one_exit_code_table() {
         .filter_map(|l| l.split(' ').next()?.parse().ok())
         .collect();
     assert_eq!(documented, exit::ALL.to_vec(), "README table vs cli::exit");
-    let help = String::from_utf8(run(&["--help"]).stdout).unwrap();
-    for code in exit::ALL {
-        assert!(
-            help.contains(&format!(" {code} ")),
-            "--help lacks exit code {code}: {help}"
-        );
+    // Every command the table names exists.
+    for row in section.lines().filter(|l| l.starts_with("| ")) {
+        let commands = row.trim_end_matches('|').rsplit('|').next().unwrap();
+        for name in commands.split('`').skip(1).step_by(2) {
+            let name = name.split(' ').next().unwrap();
+            assert_ok(&run(&[name, "--help"]));
+        }
     }
+    // --help's one line: "Exit codes: 0 done, 1 error …".
+    let help = String::from_utf8(run(&["--help"]).stdout).unwrap();
+    let line = help
+        .lines()
+        .find(|l| l.starts_with("Exit codes: "))
+        .expect("an exit-code line in --help");
+    let in_help: Vec<i32> = line["Exit codes: ".len()..]
+        .split(", ")
+        .map(|item| item.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(in_help, exit::ALL.to_vec(), "--help vs cli::exit");
+}
+
+/// On a terminal (a pty from `script`), `apply` draws its bar on standard error and the
+/// launcher's console lines never share a line with it; through pipes nothing is drawn.
+#[test]
+fn progress_on_a_terminal_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let bin = env!("CARGO_BIN_EXE_carbon-patcher");
+    let piped = std::process::Command::new(bin)
+        .args(["apply", "--carbon-home", home(&p)])
+        .env("CARBON_PATCHER_PROGRESS_AFTER_MS", "0")
+        .output()
+        .unwrap();
+    assert_ok(&piped);
+    assert!(
+        piped.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    // Undo, so the terminal run has the same work to do.
+    fs::remove_dir_all(p.backup_dir()).unwrap();
+    fs::remove_dir_all(p.metadata()).unwrap();
+    let _ = fs::remove_dir_all(p.home.join(STATE));
+
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("`script` (util-linux) is needed to give the run a terminal");
+    }
+    let tty = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{bin} apply --carbon-home {}", home(&p)),
+            "/dev/null",
+        ])
+        .env("CARBON_PATCHER_PROGRESS_AFTER_MS", "0")
+        .output()
+        .unwrap();
+    assert_ok(&tty);
+    let out = String::from_utf8_lossy(&tty.stdout);
+    assert!(out.contains(" files, "), "no bar drawn: {out:?}");
+    assert!(
+        out.contains("backing up") && out.contains("applying"),
+        "{out:?}"
+    );
+    let mut console = 0;
+    for line in out.split('\n') {
+        // What the terminal shows of the line: after the last carriage return or erase.
+        let shown = line.rsplit(['\r']).find(|s| !s.is_empty()).unwrap_or("");
+        let shown = shown.rsplit("\x1b[2K").next().unwrap_or("");
+        if line.contains("INFO {") {
+            console += 1;
+            assert!(
+                !line.split("\x1b[2K").last().unwrap().contains(" files, "),
+                "a console line shares its line with the bar: {line:?}"
+            );
+            assert!(shown.starts_with('['), "{line:?}");
+        }
+    }
+    // The console lines of a first apply (see tests/cli.rs), each whole.
+    assert_eq!(console, 4, "{out:?}");
 }
