@@ -240,15 +240,17 @@ impl Watcher {
     }
 
     fn report(&self, summary: &Summary) {
-        if let Err(e) = crate::fsops::create_dir_all_owned(&self.state_dir)
-            .and_then(|_| metrics::write_status(&self.state_dir.join(STATUS_FILE), summary))
-        {
-            tracing::warn!("cannot write the status file: {e:#}");
-        }
+        // Metrics first, status file last: whoever sees a cycle in the status file (`status`,
+        // a test) then finds the same cycle in the metrics.
         if let Some(path) = &self.settings.metrics_file {
             if let Err(e) = metrics::write_metrics(path, summary, &self.cycles) {
                 tracing::warn!("cannot write the metrics file: {e:#}");
             }
+        }
+        if let Err(e) = crate::fsops::create_dir_all_owned(&self.state_dir)
+            .and_then(|_| metrics::write_status(&self.state_dir.join(STATUS_FILE), summary))
+        {
+            tracing::warn!("cannot write the status file: {e:#}");
         }
         sd_notify(&[sd_notify::NotifyState::Status(&summary.status_line())]);
     }
