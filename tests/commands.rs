@@ -313,21 +313,8 @@ fn plan_text_names_every_copy_and_rename() {
     }
 }
 
-/// A fake Carbon JVM for `p`: alive, named by `wso2carbon.pid`, `-Dcarbon.home` on its command
-/// line.
 fn fake_server(p: &Product) -> Child {
-    let child = std::process::Command::new("sh")
-        .args(["-c", "sleep 60; :", &format!("-Dcarbon.home={}", home(p))])
-        .spawn()
-        .unwrap();
-    fs::write(p.home.join("wso2carbon.pid"), child.id().to_string()).unwrap();
-    let t = std::time::Instant::now();
-    while !String::from_utf8_lossy(&cmd(p, "status", &[]).stdout).contains("running (pid")
-        && t.elapsed() < Duration::from_secs(5)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
+    common::fake_server(&p.home)
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -729,26 +729,6 @@ fn what_the_launcher_will_ignore_is_installed_with_a_warning() {
     assert_eq!(stderr(&out), "");
     assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "p6"));
     assert_eq!(plugin(&p, "c_1.jar"), bundle_jar("c", "1", "latest"));
-}
-
-/// A stand-in for a Carbon JVM on `home`: its command line carries `-Dcarbon.home`.
-fn fake_server(home: &Path) -> Child {
-    let child = Command::new("sh")
-        .args([
-            "-c",
-            "sleep 60; :",
-            "java",
-            &format!("-Dcarbon.home={}", home.display()),
-        ])
-        .spawn()
-        .unwrap();
-    fs::write(home.join("wso2carbon.pid"), format!("{}\n", child.id())).unwrap();
-    let t = Instant::now();
-    while !carbon_patcher::server::detect(home).is_running() {
-        assert!(t.elapsed() < Duration::from_secs(5), "fake server not seen");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child
 }
 
 #[test]

@@ -7,8 +7,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 use common::*;
 
@@ -329,26 +328,6 @@ fn a_remembered_backup_dir_now_inside_the_product_is_refused() {
         fs::read_to_string(&remembered).unwrap(),
         format!("{}\n", kept.display())
     );
-}
-
-/// A stand-in for a Carbon JVM on `home`: its command line carries `-Dcarbon.home`.
-fn fake_server(home: &Path) -> Child {
-    let child = Command::new("sh")
-        .args([
-            "-c",
-            "sleep 60; :",
-            "java",
-            &format!("-Dcarbon.home={}", home.display()),
-        ])
-        .spawn()
-        .unwrap();
-    fs::write(home.join("wso2carbon.pid"), format!("{}\n", child.id())).unwrap();
-    let t = Instant::now();
-    while !carbon_patcher::server::detect(home).is_running() {
-        assert!(t.elapsed() < Duration::from_secs(5), "fake server not seen");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child
 }
 
 #[test]

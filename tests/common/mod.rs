@@ -226,3 +226,27 @@ pub const NO_CHANGE_LOG: [&str; 4] = [
     " INFO {org.wso2.carbon.server.util.PatchUtils} -  Patch verification started",
     " INFO {org.wso2.carbon.server.util.PatchUtils} -  Patch verification successfully completed",
 ];
+
+/// A stand-in for a Carbon JVM on `home`: alive, named by `wso2carbon.pid`, its command line
+/// carrying `-Dcarbon.home`. Returns once carbon-patcher sees it running.
+pub fn fake_server(home: &Path) -> std::process::Child {
+    let child = Command::new("sh")
+        .args([
+            "-c",
+            "sleep 60; :",
+            "java",
+            &format!("-Dcarbon.home={}", home.display()),
+        ])
+        .spawn()
+        .unwrap();
+    fs::write(home.join("wso2carbon.pid"), format!("{}\n", child.id())).unwrap();
+    let t = std::time::Instant::now();
+    while !carbon_patcher::server::detect(home).is_running() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "fake server not seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child
+}
