@@ -116,9 +116,19 @@ fn measure(cmd: &mut Command) -> Run {
     }
 }
 
+/// Writes back whatever earlier steps (a setup copy, the last run) left dirty, so that no run
+/// pays for another's writeback: a `sync` or `syncfs` in the measured command would otherwise
+/// flush the setup's copy too, and the kernel throttles writers once dirty pages pile up.
+fn settle() {
+    let st = Command::new("sync").status().unwrap();
+    assert!(st.success());
+}
+
+/// The fastest of `n` runs of `f`, each started with nothing dirty.
 fn best_of(n: usize, mut f: impl FnMut() -> Run) -> Run {
     let mut best: Option<Run> = None;
     for _ in 0..n {
+        settle();
         let r = f();
         if best.as_ref().is_none_or(|b| r.wall < b.wall) {
             best = Some(r);
@@ -188,6 +198,7 @@ fn main() {
         let cp = best_of(3, || {
             let dst = root.path().join("cp-copy");
             let _ = fs::remove_dir_all(&dst);
+            settle();
             measure(Command::new("cp").arg("-a").arg(&plugins).arg(&dst))
         });
         let md5 = best_of(3, || {
@@ -200,6 +211,7 @@ fn main() {
         let cp_sync = best_of(3, || {
             let dst = root.path().join("cp-copy");
             let _ = fs::remove_dir_all(&dst);
+            settle();
             measure(
                 Command::new("sh")
                     .arg("-c")
@@ -214,6 +226,7 @@ fn main() {
         let first = best_of(3, || {
             let _ = fs::remove_dir_all(&work);
             copy_tree(&pristine, &work);
+            settle();
             measure(&mut apply(&bin, &work))
         });
         // (b') the same without waiting for the disk (CARBON_PATCHER_NO_SYNC=1, a test knob):
@@ -221,6 +234,7 @@ fn main() {
         let first_nosync = best_of(3, || {
             let _ = fs::remove_dir_all(&work);
             copy_tree(&pristine, &work);
+            settle();
             measure(apply(&bin, &work).env("CARBON_PATCHER_NO_SYNC", "1"))
         });
         // (a) nothing changed.
@@ -238,6 +252,7 @@ fn main() {
                 jar(&b, "1.0.0", 9_000_000 + k as u64),
             )
             .unwrap();
+            settle();
             measure(&mut apply(&bin, &work))
         });
         // (d) one jar replaced inside an applied patch.
@@ -255,6 +270,7 @@ fn main() {
         let replace = best_of(3, || {
             s += 1;
             fs::write(&jar_path, jar(&bundle, "1.0.0", 8_000_000 + s)).unwrap();
+            settle();
             measure(&mut apply(&bin, &work))
         });
         let ratio = |r: &Run, d: Duration| r.wall.as_secs_f64() / d.as_secs_f64();
