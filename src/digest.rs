@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use md5::{Digest, Md5};
+use md5::Md5;
 
 /// An MD5 digest; `Display` gives the launcher's 32 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -20,9 +20,9 @@ impl fmt::Display for Md5Sum {
     }
 }
 
-/// Digests everything `reader` yields.
-pub fn md5_reader(mut reader: impl Read) -> io::Result<Md5Sum> {
-    let mut hasher = Md5::new();
+/// Digests everything `reader` yields with `D` (MD5 for the engine; `install` also SHA-256).
+pub fn digest_reader<D: md5::Digest>(mut reader: impl Read) -> io::Result<md5::digest::Output<D>> {
+    let mut hasher = D::new();
     let mut buf = vec![0u8; 128 * 1024];
     loop {
         match reader.read(&mut buf) {
@@ -32,7 +32,12 @@ pub fn md5_reader(mut reader: impl Read) -> io::Result<Md5Sum> {
             Err(e) => return Err(e),
         }
     }
-    Ok(Md5Sum(hasher.finalize().into()))
+    Ok(hasher.finalize())
+}
+
+/// The MD5 of everything `reader` yields.
+pub fn md5_reader(reader: impl Read) -> io::Result<Md5Sum> {
+    Ok(Md5Sum(digest_reader::<Md5>(reader)?.into()))
 }
 
 pub fn md5_file(path: &Path) -> io::Result<Md5Sum> {

@@ -93,18 +93,9 @@ impl Algo {
     }
 }
 
-fn hash<D: sha2::Digest>(mut r: impl Read) -> io::Result<String> {
-    let mut d = D::new();
-    let mut buf = vec![0u8; 128 * 1024];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => d.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(d.finalize().iter().map(|b| format!("{b:02x}")).collect())
+fn hash<D: sha2::Digest>(r: impl Read) -> io::Result<String> {
+    let sum = crate::digest::digest_reader::<D>(r)?;
+    Ok(sum.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The most a sums file may hold: a published sums file is a few lines, and `--md5 /dev/zero`
