@@ -14,9 +14,8 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::Output;
 
-use common::{bundle_jar, md5_hex, snapshot, write, zip_bytes, Product};
+use common::{bundle_jar, describe, md5_hex, snapshot, stderr, write, zip_bytes, Product};
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------------
@@ -30,19 +29,6 @@ const UTILS: &str = "org.wso2.carbon.utils";
 const V: &str = "4.4.9";
 
 type Setup = fn(&Path, bool) -> Product;
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        stderr(out)
-    )
-}
 
 /// A product with four plugins, `patch0001` (core) and `patch0002` (user.core), and, with `sp`,
 /// `servicepack001` whose lib holds core and registry.core and which lists `patch0001`.

@@ -22,7 +22,7 @@ fn home(p: &Product) -> &str {
 }
 
 fn cmd(p: &Product, command: &str, extra: &[&str]) -> Output {
-    run(&[&[command, "--carbon-home", home(p)], extra].concat())
+    p.cmd(command, extra)
 }
 
 fn json(out: &Output) -> Value {

@@ -18,19 +18,7 @@ fn product(root: &Path) -> Product {
 }
 
 fn install(p: &Product, args: &[&str]) -> Output {
-    run(&[
-        &["install", "--carbon-home", p.home.to_str().unwrap()],
-        args,
-    ]
-    .concat())
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    p.cmd("install", args)
 }
 
 /// Writes a zip of `entries` at `path`.

@@ -95,14 +95,6 @@ fn describe(o: &Output) -> String {
     )
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn write_script(path: &Path, text: &str) {
     write(path, text.as_bytes());
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();

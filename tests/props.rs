@@ -135,6 +135,12 @@ struct World {
 }
 
 impl World {
+    /// The n-th (modulo) patch dir, if there is any.
+    fn pick_patch(&self, n: usize) -> Option<String> {
+        let len = self.patches.len();
+        (len > 0).then(|| self.patches.keys().nth(n % len).unwrap().clone())
+    }
+
     fn payload(&mut self, what: &str) -> String {
         self.serial += 1;
         format!("{what} #{}", self.serial)
@@ -178,28 +184,16 @@ impl World {
                 self.patches.insert(name, files);
             }
             Op::RemovePatch(n) => {
-                if self.patches.is_empty() {
+                let Some(name) = self.pick_patch(*n) else {
                     return;
-                }
-                let name = self
-                    .patches
-                    .keys()
-                    .nth(n % self.patches.len())
-                    .unwrap()
-                    .clone();
+                };
                 fs::remove_dir_all(self.p.patches().join(&name)).unwrap();
                 self.patches.remove(&name);
             }
             Op::ReplaceJar(n, j) => {
-                if self.patches.is_empty() {
+                let Some(name) = self.pick_patch(*n) else {
                     return;
-                }
-                let name = self
-                    .patches
-                    .keys()
-                    .nth(n % self.patches.len())
-                    .unwrap()
-                    .clone();
+                };
                 let (file, i) = {
                     let jars = &self.patches[&name];
                     jars[j % jars.len()].clone()

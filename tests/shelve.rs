@@ -23,24 +23,7 @@ fn product(root: &Path) -> Product {
 }
 
 fn cmd(p: &Product, command: &str, args: &[&str]) -> Output {
-    run(&[
-        &[
-            command,
-            "--carbon-home",
-            p.home.to_str().unwrap(),
-            "--quiet",
-        ],
-        args,
-    ]
-    .concat())
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    p.cmd(command, &[&["--quiet"][..], args].concat())
 }
 
 fn state_dir(p: &Product) -> std::path::PathBuf {

@@ -121,12 +121,16 @@ impl Product {
     pub fn read_metadata(&self, file: &str) -> String {
         fs::read_to_string(self.metadata().join(file)).unwrap()
     }
-    pub fn apply(&self, args: &[&str]) -> Output {
+    /// `carbon-patcher <command> --carbon-home <home> <args>`.
+    pub fn cmd(&self, command: &str, args: &[&str]) -> Output {
         run(&[
-            &["apply", "--carbon-home", self.home.to_str().unwrap()],
+            &[command, "--carbon-home", self.home.to_str().unwrap()],
             args,
         ]
         .concat())
+    }
+    pub fn apply(&self, args: &[&str]) -> Output {
+        self.cmd("apply", args)
     }
 }
 
@@ -207,6 +211,24 @@ pub fn md5_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A run's exit status and both outputs, for failure messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "exit status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        stderr(out)
+    )
 }
 
 /// Asserts a run exited 0, showing its standard error otherwise.

@@ -10,7 +10,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::{files, Product};
+use crate::common::{files, stderr, Product};
 
 /// A scratch dir for product trees: in `/dev/shm` where it is a writable tmpfs (the tests copy
 /// and rewrite trees thousands of times; on a disk that costs ten times more), else in the
@@ -168,10 +168,6 @@ pub fn apply(home: &Path, fault: Option<&str>) -> Output {
         &["apply", "--carbon-home", home.to_str().unwrap(), "--quiet"],
         fault,
     )
-}
-
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Whether the run died of SIGKILL.
