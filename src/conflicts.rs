@@ -52,12 +52,7 @@ pub struct DeadPatch {
 
 impl Conflicts {
     pub fn find(layout: &Layout, scan: &Scan) -> Conflicts {
-        let sources: Vec<_> = scan
-            .latest_servicepack
-            .iter()
-            .map(|sp| &sp.source)
-            .chain(&scan.patch_dirs)
-            .collect();
+        let sources: Vec<_> = scan.sources().collect();
         let mut providers: BTreeMap<&str, Vec<Provider>> = BTreeMap::new();
         for src in &sources {
             for e in &src.entries {

@@ -40,13 +40,19 @@ pub enum CycleResult {
     Failed(anyhow::Error),
 }
 
+/// The lock every run that changes the product holds: a `flock` on `plugins` (a lock file in
+/// the state dir where the filesystem cannot lock a directory), waited for up to `timeout`.
+pub fn take_cycle_lock(layout: &Layout, timeout: Duration) -> Result<DirLock, LockError> {
+    lock::lock_within(&layout.plugins, &layout.lock_file("cycle"), timeout)
+}
+
 /// Takes the cycle lock on `plugins`. A missing `plugins` is left for the scan to refuse with
 /// its own message.
 fn lock_cycle(layout: &Layout, timeout: Duration) -> Result<Option<DirLock>, CycleResult> {
     if !layout.plugins.is_dir() {
         return Ok(None);
     }
-    match lock::lock_within(&layout.plugins, &layout.lock_file("cycle"), timeout) {
+    match take_cycle_lock(layout, timeout) {
         Ok(l) => Ok(Some(l)),
         Err(LockError::Busy { holder }) => Err(CycleResult::Busy { holder }),
         Err(LockError::Io(e)) => Err(CycleResult::Failed(e)),

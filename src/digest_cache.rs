@@ -143,15 +143,19 @@ impl DigestCache {
 
     /// The MD5 of `path`, from the cache when the file is unchanged.
     pub fn md5(&self, path: &Path) -> std::io::Result<Md5Sum> {
-        let m = fs::metadata(path)?;
-        if let Some(e) = self.lookup(&m) {
+        self.md5_with(path, &fs::metadata(path)?)
+    }
+
+    /// [`DigestCache::md5`] for a caller that already has the file's metadata `m`.
+    pub fn md5_with(&self, path: &Path, m: &fs::Metadata) -> std::io::Result<Md5Sum> {
+        if let Some(e) = self.lookup(m) {
             return Ok(e.md5);
         }
         let sum = md5_file(path)?;
         // The file may have changed while we read it: store only what the stat before and
         // after agree on.
-        if fs::metadata(path).is_ok_and(|after| Stamp::of(&after) == Stamp::of(&m)) {
-            self.store(&m, sum, None, false);
+        if fs::metadata(path).is_ok_and(|after| Stamp::of(&after) == Stamp::of(m)) {
+            self.store(m, sum, None, false);
         }
         Ok(sum)
     }
@@ -198,7 +202,7 @@ impl DigestCache {
         if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() {
             return Ok(false);
         }
-        Ok(self.md5(a)? == self.md5(b)?)
+        Ok(self.md5_with(a, &ma)? == self.md5_with(b, &mb)?)
     }
 
     /// Writes the cache back when it learned something, dropping entries for files that are

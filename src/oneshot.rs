@@ -8,7 +8,7 @@ use crate::cli::{exit, ApplyControl};
 use crate::config::DEFAULT_LOCK_TIMEOUT;
 use crate::cycle::{run_cycle, CycleOptions, CycleResult};
 use crate::layout::Layout;
-use crate::lock::{self, DirLock, LockError};
+use crate::lock::{DirLock, LockError};
 use crate::server::{self, Server};
 use crate::Outcome;
 
@@ -77,7 +77,7 @@ pub fn lock(layout: &Layout, control: &ApplyControl) -> Result<DirLock, i32> {
         return Err(exit::ERROR);
     }
     let timeout = lock_timeout(control);
-    match lock::lock_within(&layout.plugins, &layout.lock_file("cycle"), timeout) {
+    match crate::cycle::take_cycle_lock(layout, timeout) {
         Ok(l) => Ok(l),
         Err(LockError::Busy { holder }) => {
             report_busy(layout, holder, timeout);

@@ -89,12 +89,7 @@ pub fn apply_order(scan: &Scan) -> Vec<String> {
 /// replacing earlier ones under the same bundle file name.
 fn latest_jars(scan: &Scan) -> JavaHashMap<LatestJar> {
     let mut map = JavaHashMap::new();
-    let sources = scan
-        .latest_servicepack
-        .iter()
-        .map(|sp| &sp.source)
-        .chain(scan.patch_dirs.iter());
-    for src in sources {
+    for src in scan.sources() {
         let from = dir_name(&src.path);
         for e in &src.entries {
             map.insert(

@@ -138,11 +138,7 @@ fn warnings_after(layout: &Layout, p: &Prepared) -> Result<Vec<String>> {
         let check = verify::Check {
             name: name.to_string(),
             jar: jar.clone(),
-            state: match will_hold {
-                Some(md5) if md5 == jar.md5 => verify::State::Applied,
-                Some(_) => verify::State::Differs,
-                None => verify::State::Missing,
-            },
+            state: verify::State::of(will_hold, jar.md5),
         };
         warnings.extend(check.warning());
     }
@@ -192,12 +188,7 @@ impl Preview {
                     dirs_created: apply.mkdirs.iter().map(|d| show(d)).collect(),
                 });
             }
-            let sources = scan
-                .latest_servicepack
-                .iter()
-                .map(|sp| &sp.source)
-                .chain(&scan.patch_dirs);
-            for src in sources {
+            for src in scan.sources() {
                 for e in &src.entries {
                     copies.push(CopyStep {
                         step: src.name.clone(),

@@ -123,6 +123,15 @@ impl Scan {
         is_listed(self.latest_servicepack.as_ref(), name)
     }
 
+    /// What the launcher copies, in its order: the latest service pack's `lib`, then the patch
+    /// dirs in play.
+    pub fn sources(&self) -> impl Iterator<Item = &Source> {
+        self.latest_servicepack
+            .iter()
+            .map(|sp| &sp.source)
+            .chain(&self.patch_dirs)
+    }
+
     /// The patch candidates the launcher applies (and writes to `prePatchedDir.txt`):
     /// directories not listed by the service pack, `patch0000` included, sorted.
     pub fn applied_patch_names(&self) -> impl Iterator<Item = &str> {

@@ -189,16 +189,14 @@ impl Status {
                 return Ok(status);
             }
         };
-        let checks = verify::check(layout, &prepared.plan, &prepared.cache, progress)?;
-        progress.finish();
-        let warnings: Vec<String> = checks.iter().filter_map(|c| c.warning()).collect();
+        let (bundles, warnings) = checked(layout, &prepared, progress)?;
         let changes = prepared.changes_plugins();
         status.pending = Pending {
             changes,
             count: if changes { prepared.plan.changes } else { 0 },
             messages: prepared.plan.change_messages.clone(),
         };
-        status.bundles = bundles(&checks);
+        status.bundles = bundles;
         status.verification = Verification {
             clean: warnings.is_empty(),
             warnings,
@@ -341,15 +339,13 @@ pub struct VerifyReport {
 impl VerifyReport {
     pub fn gather(layout: &Layout, progress: &Progress) -> Result<VerifyReport> {
         let prepared = Prepared::new(layout)?;
-        let checks = verify::check(layout, &prepared.plan, &prepared.cache, progress)?;
-        progress.finish();
-        let warnings: Vec<String> = checks.iter().filter_map(|c| c.warning()).collect();
+        let (bundles, warnings) = checked(layout, &prepared, progress)?;
         Ok(VerifyReport {
             schema_version: SCHEMA_VERSION,
             carbon_home: layout.carbon_home.display().to_string(),
             clean: warnings.is_empty(),
             pending_changes: prepared.changes_plugins(),
-            bundles: bundles(&checks),
+            bundles,
             warnings,
         })
     }
@@ -387,8 +383,17 @@ impl VerifyReport {
     }
 }
 
-fn bundles(checks: &[verify::Check]) -> Vec<Bundle> {
-    checks
+/// Verification of every bundle, as `status` and `verify` report it: each bundle, and the
+/// launcher's warning lines.
+fn checked(
+    layout: &Layout,
+    prepared: &Prepared,
+    progress: &Progress,
+) -> Result<(Vec<Bundle>, Vec<String>)> {
+    let checks = verify::check(layout, &prepared.plan, &prepared.cache, progress)?;
+    progress.finish();
+    let warnings = checks.iter().filter_map(|c| c.warning()).collect();
+    let bundles = checks
         .iter()
         .map(|c| Bundle {
             name: c.name.clone(),
@@ -397,5 +402,6 @@ fn bundles(checks: &[verify::Check]) -> Vec<Bundle> {
             md5: c.jar.md5.to_string(),
             state: c.state,
         })
-        .collect()
+        .collect();
+    Ok((bundles, warnings))
 }

@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::carbon_log::{LogLine, Logger};
+use crate::digest::Md5Sum;
 use crate::digest_cache::DigestCache;
 use crate::layout::Layout;
 use crate::plan::{LatestJar, Plan};
@@ -22,6 +23,17 @@ pub enum State {
     Differs,
     /// Not in `plugins`, or not a file there.
     Missing,
+}
+
+impl State {
+    /// What a copy holding `have` (`None`: no file) is, for a patch whose digest is `want`.
+    pub fn of(have: Option<Md5Sum>, want: Md5Sum) -> State {
+        match have {
+            Some(sum) if sum == want => State::Applied,
+            Some(_) => State::Differs,
+            None => State::Missing,
+        }
+    }
 }
 
 /// One latest jar and its copy in `plugins`.
@@ -55,20 +67,16 @@ pub fn check(
     let mut checks = Vec::new();
     for (name, jar) in plan.latest.iter() {
         let path = layout.plugins.join(name);
-        let state = match fs::metadata(&path) {
-            Ok(m) if m.is_file() => {
-                let sum = cache
-                    .md5(&path)
-                    .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
-                if sum == jar.md5 {
-                    State::Applied
-                } else {
-                    State::Differs
-                }
-            }
+        let have = match fs::metadata(&path) {
+            Ok(m) if m.is_file() => Some(
+                cache
+                    .md5_with(&path, &m)
+                    .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?,
+            ),
             // Missing, or a directory the launcher could not hash: not applied either way.
-            _ => State::Missing,
+            _ => None,
         };
+        let state = State::of(have, jar.md5);
         checks.push(Check {
             name: name.to_string(),
             jar: jar.clone(),

@@ -190,7 +190,6 @@ struct Watcher {
     config: Option<PathBuf>,
     settings: WatchSettings,
     layout: Layout,
-    state_dir: PathBuf,
     cycles: BTreeMap<String, u64>,
 }
 
@@ -247,8 +246,8 @@ impl Watcher {
                 tracing::warn!("cannot write the metrics file: {e:#}");
             }
         }
-        if let Err(e) = crate::fsops::create_dir_all_owned(&self.state_dir)
-            .and_then(|_| metrics::write_status(&self.state_dir.join(STATUS_FILE), summary))
+        if let Err(e) = crate::fsops::create_dir_all_owned(&self.layout.state_dir)
+            .and_then(|_| metrics::write_status(&self.layout.state_dir.join(STATUS_FILE), summary))
         {
             tracing::warn!("cannot write the status file: {e:#}");
         }
@@ -267,7 +266,6 @@ impl Watcher {
                 layout.carbon_home.display()
             );
         }
-        self.state_dir = layout.state_dir.clone();
         self.settings = settings;
         self.layout = layout;
         tracing::info!(settle = ?self.settings.settle, poll = ?self.settings.poll, "configuration reloaded");
@@ -303,7 +301,6 @@ pub fn run(flags: WatchFlags, config: Option<PathBuf>, settings: WatchSettings) 
     });
 
     let mut w = Watcher {
-        state_dir: layout.state_dir.clone(),
         flags,
         config,
         settings,
