@@ -273,6 +273,20 @@ fn main() {
             settle();
             measure(&mut apply(&bin, &work))
         });
+        // (f) verify: with the digest cache, and without it (every patched bundle hashed).
+        let verify = |w: &Path| {
+            let mut c = Command::new(&bin);
+            c.args(["verify", "--carbon-home"])
+                .arg(w)
+                .stdout(std::process::Stdio::null());
+            c
+        };
+        let verify_warm = best_of(3, || measure(&mut verify(&work)));
+        let digests = work.join("repository/.carbon-patcher/digests");
+        let verify_cold = best_of(3, || {
+            let _ = fs::remove_file(&digests);
+            measure(&mut verify(&work))
+        });
         let ratio = |r: &Run, d: Duration| r.wall.as_secs_f64() / d.as_secs_f64();
         println!();
         println!("{n} plugins ({} MB):", n * JAR_KB / 1024);
@@ -294,6 +308,8 @@ fn main() {
         );
         println!("  (c) apply, one patch added    {:>9.3} s  {:>6.1}% of (b)           peak RSS {:>6} kB", add.wall.as_secs_f64(), 100.0 * add.wall.as_secs_f64() / first.wall.as_secs_f64(), add.max_rss_kb);
         println!("  (d) apply, one jar replaced   {:>9.3} s  {:>6.1}% of (b)           peak RSS {:>6} kB", replace.wall.as_secs_f64(), 100.0 * replace.wall.as_secs_f64() / first.wall.as_secs_f64(), replace.max_rss_kb);
+        println!("  (f) verify                    {:>9.3} s  {:>6.1}% of md5sum        peak RSS {:>6} kB", verify_warm.wall.as_secs_f64(), 100.0 * ratio(&verify_warm, md5.wall), verify_warm.max_rss_kb);
+        println!("  (f') verify, no digest cache  {:>9.3} s  {:>6.1}% of md5sum        peak RSS {:>6} kB", verify_cold.wall.as_secs_f64(), 100.0 * ratio(&verify_cold, md5.wall), verify_cold.max_rss_kb);
         let _ = fs::remove_dir_all(&work);
         let _ = fs::remove_dir_all(&pristine);
         let _ = fs::remove_dir_all(root.path().join("cp-copy"));
