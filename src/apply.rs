@@ -42,8 +42,9 @@ struct Staged {
     files: Vec<(PathBuf, PathBuf)>,
     /// What each staged target will hold, for the digest cache.
     digests: std::collections::HashMap<PathBuf, crate::digest::Md5Sum>,
-    /// Targets that already hold the right bytes: (source, target), for their time.
-    unchanged: Vec<(PathBuf, PathBuf)>,
+    /// Targets that already hold the right bytes, with the modification time the launcher's
+    /// rewrite would give them when theirs differs.
+    unchanged: Vec<(PathBuf, Option<filetime::FileTime>)>,
     /// (temporary file, target) of the metadata files that change.
     metadata: Vec<(PathBuf, PathBuf)>,
 }
@@ -100,8 +101,9 @@ pub fn execute(
     let marker = layout.apply_marker();
     if plan.apply.is_some() {
         if let Err(e) = fsops::create_dir_all_owned(&layout.metadata)
-            .and_then(|()| fsops::write_atomic(&marker, b"a carbon-patcher apply is committing\n"))
+            .and_then(|()| fsops::write_marker(&marker, b"a carbon-patcher apply is committing\n"))
         {
+            let _ = fs::remove_file(&marker);
             staged.discard();
             return Err(e);
         }
@@ -168,18 +170,20 @@ fn stage(
         for (rel, (src, checked)) in &apply.writes {
             progress.inc();
             let target = layout.plugins.join(rel);
-            let same = !crate::fault::full_rewrite()
-                && cache.same(src, &target).with_context(|| {
-                    format!("cannot compare {} with {}", src.display(), target.display())
-                })?;
-            if same {
-                staged.unchanged.push((src.clone(), target));
+            let need = if crate::fault::full_rewrite() {
+                Need::Copy
+            } else {
+                compare(src, &target, cache)?
+            };
+            if let Need::Keep { mtime } = need {
+                staged.unchanged.push((target, mtime));
                 continue;
             }
             let tmp = fsops::temp_beside(&target);
             staged.files.push((tmp.clone(), target.clone()));
             let md5 = fsops::copy_new(src, &tmp, fsops::likeness(&target)?)
-                .with_context(|| format!("cannot stage the new {}", target.display()))?;
+                .with_context(|| format!("cannot stage the new {}", target.display()))?
+                .md5;
             // The bytes copied must be the bytes the scan checked: a jar rewritten in between
             // would otherwise reach plugins unchecked.
             if checked.is_some_and(|c| c != md5) {
@@ -248,10 +252,11 @@ fn stage_backup(
     let files: Vec<PathBuf> = rels
         .par_iter()
         .map(|rel| -> Result<PathBuf> {
-            let dst = staging.join(rel);
-            // Hashed on the way: the restore of every later run compares by digest.
-            let md5 = fsops::copy_new(&plugins.join(rel), &dst, fsops::likeness(&dst)?)?;
-            cache.record(&dst, md5);
+            let (src, dst) = (plugins.join(rel), staging.join(rel));
+            // Hashed on the way: the restore of every later run compares the two by digest.
+            let copied = fsops::copy_new(&src, &dst, fsops::likeness(&dst)?)?;
+            cache.record(&dst, copied.md5);
+            cache.learn(&src, &copied.source, copied.md5);
             progress.inc();
             Ok(dst)
         })
@@ -292,9 +297,41 @@ fn commit_plugins(staged: &Staged, written: &mut Written, cache: &DigestCache) -
     }
     // The launcher's rewrite would give these their source's time: a metadata-only change,
     // safe under a running JVM.
-    for (src, target) in &staged.unchanged {
-        fsops::copy_mtime(src, target)?;
+    for (target, mtime) in &staged.unchanged {
+        if let Some(mtime) = mtime {
+            fsops::set_mtime(target, *mtime)?;
+        }
         written.unchanged += 1;
     }
     Ok(())
+}
+
+/// What one planned write of `plugins` needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The target is missing or holds other bytes.
+    Copy,
+    /// The target holds the right bytes; `mtime`: the source's modification time, when the
+    /// target's differs (the launcher's rewrite would give it that time).
+    Keep { mtime: Option<filetime::FileTime> },
+}
+
+/// Compares the source of a planned write with its target, by size and digest (from the cache
+/// when it knows them): one stat of each, one read of a file the cache does not know.
+pub fn compare(src: &Path, target: &Path, cache: &DigestCache) -> Result<Need> {
+    // Either missing or unreadable: copying says which and why (and refuses, when the source).
+    let (Ok(ms), Ok(mt)) = (fs::metadata(src), fs::metadata(target)) else {
+        return Ok(Need::Copy);
+    };
+    let same = cache
+        .same_with(src, &ms, target, &mt)
+        .with_context(|| format!("cannot compare {} with {}", src.display(), target.display()))?;
+    if !same {
+        return Ok(Need::Copy);
+    }
+    let want = filetime::FileTime::from_last_modification_time(&ms);
+    let have = filetime::FileTime::from_last_modification_time(&mt);
+    Ok(Need::Keep {
+        mtime: (want != have).then_some(want),
+    })
 }

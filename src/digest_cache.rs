@@ -3,28 +3,38 @@
 //! file's device and inode and trusted only while its size, modification time and change time
 //! (nanoseconds) are the same; the change time moves whenever the file is written, even by a
 //! writer that puts the old size and modification time back (`touch -r`). On any doubt (a file
-//! that does not parse, another version) the whole cache is thrown away.
+//! that does not parse, another version, a checksum that does not match) the whole cache is
+//! thrown away. It is a compact binary file, since every run reads all of it: a run that changes
+//! nothing must cost next to nothing.
 //!
-//! A file is only cached once its change time is a second old: a write in the same clock tick
-//! as our read could leave every field the same (git's "racy clean" problem). Files we wrote
-//! ourselves are recorded at once, since we know what they hold.
+//! A read is only cached when the file's change time lies a whole clock tick before this run
+//! began: a write in the same tick as our read could leave every field the same (git's "racy
+//! clean" problem), while a write after the tick ended gets a later change time. How long a tick
+//! is depends on the filesystem: on the local ones that keep nanoseconds it is the kernel's
+//! coarse clock (the one it stamps files with, read here too), elsewhere (NFS and other network
+//! or foreign filesystems, whose times may come from another machine or be whole seconds) it is
+//! taken as two seconds. Files we wrote ourselves are recorded at once, since we know what they
+//! hold.
 
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::digest::{md5_file, Md5Sum};
 use crate::fsops;
 
-const HEADER: &str = "carbon-patcher digest cache v1";
+const HEADER: &[u8] = b"carbon-patcher digest cache v2\n";
+/// A record without a bundle name gives this as the name's length.
+const NO_BUNDLE: u16 = u16::MAX;
 pub const FILE: &str = "digests";
-/// How old a change time must be before a read of the file is cached.
-const RACY: Duration = Duration::from_secs(1);
+/// How far a change time must lie before the run for a read of the file to be cached, on a
+/// filesystem whose times are not known to be the kernel's own in nanoseconds.
+const RACY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
@@ -42,17 +52,59 @@ impl Stamp {
         }
     }
 
-    /// Whether the change time is old enough for a read to be trusted later.
-    fn settled(&self) -> bool {
-        let ctime = SystemTime::UNIX_EPOCH
-            + Duration::new(
-                self.ctime.0.max(0) as u64,
-                self.ctime.1.clamp(0, 999_999_999) as u32,
-            );
-        SystemTime::now()
-            .duration_since(ctime)
-            .is_ok_and(|age| age >= RACY)
+    /// Whether no write after `began` (the filesystem clock when the run began) can give the
+    /// file this stamp again: its change time lies a whole tick of `granularity` before.
+    fn settled(&self, began: Duration, granularity: Duration) -> bool {
+        let ctime = Duration::new(
+            self.ctime.0.max(0) as u64,
+            self.ctime.1.clamp(0, 999_999_999) as u32,
+        );
+        began > ctime && began - ctime >= granularity
     }
+}
+
+/// The kernel's coarse real-time clock: the one it stamps file times with (a tick behind the
+/// precise clock), so "after this instant" means "a later change time" for any write.
+fn filesystem_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a plain out-parameter.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    if r != 0 {
+        // Never settled: nothing read this run is cached.
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Whether the filesystem holding `path` is a local one whose times come from this kernel's
+/// clock in nanoseconds, so that a tick of that clock is all a racy write can hide in.
+fn local_fine_times(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    // ext2/3/4, XFS, Btrfs, tmpfs, overlayfs (containers), F2FS, ZFS.
+    const LOCAL: [u32; 7] = [
+        0xef53,
+        0x5846_5342,
+        0x9123_683e,
+        0x0102_1994,
+        0x794c_7630,
+        0xf2f5_2010,
+        0x2fc1_2fc1,
+    ];
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a plain out-parameter.
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    LOCAL.contains(&(st.f_type as u32))
 }
 
 #[derive(Debug, Clone)]
@@ -61,83 +113,210 @@ struct Entry {
     md5: Md5Sum,
     /// The bundle file name, for a `.jar` that passed the full check.
     bundle: Option<String>,
+    /// Looked up or stored by this run.
+    seen: bool,
 }
 
-/// Shared by reference across a run (and its threads).
+/// Shared by reference across a run (and its threads). Loaded afresh for each run, before the
+/// run looks at any file.
 #[derive(Debug, Default)]
 pub struct DigestCache {
     path: Option<PathBuf>,
     entries: Mutex<HashMap<(u64, u64), Entry>>,
     dirty: Mutex<bool>,
+    /// The filesystem clock at load, before any file this run reads was looked at.
+    began: Duration,
+    /// Per device: whether its times are this kernel's own, in nanoseconds.
+    fine_times: Mutex<HashMap<u64, bool>>,
 }
 
-fn parse(text: &str) -> Option<HashMap<(u64, u64), Entry>> {
-    let mut lines = text.lines();
-    if lines.next()? != HEADER {
+/// A cheap checksum of the cache's records (it is written without waiting for the disk): a
+/// torn, truncated or zero-filled file fails it.
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut h: u64 = bytes.len() as u64;
+    for chunk in bytes.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    h
+}
+
+/// A cursor over the cache file's records.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.bytes(2)?.try_into().ok()?))
+    }
+}
+
+/// The file: the header, the number of records, the records, then the checksum of all that
+/// follows the header up to it. Each record: device, inode, size, modification and change time
+/// (seconds and nanoseconds), MD5, and the bundle name's length (or [`NO_BUNDLE`]) and bytes;
+/// numbers little-endian.
+fn parse(file: &[u8]) -> Option<HashMap<(u64, u64), Entry>> {
+    let body = file.strip_prefix(HEADER)?;
+    let (records, sum) = body.split_at(body.len().checked_sub(8)?);
+    if checksum(records) != u64::from_le_bytes(sum.try_into().ok()?) {
         return None;
     }
-    let mut map = HashMap::new();
-    for line in lines {
-        let f: Vec<&str> = line.split('\t').collect();
-        if f.len() != 10 {
-            return None;
-        }
-        let n = |i: usize| f[i].parse::<i64>().ok();
-        let hex = f[8];
-        if hex.len() != 32 {
-            return None;
-        }
-        let mut md5 = [0u8; 16];
-        for (i, b) in md5.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-        }
-        let entry = Entry {
-            stamp: Stamp {
-                size: n(2)? as u64,
-                mtime: (n(3)?, n(4)?),
-                ctime: (n(5)?, n(6)?),
-            },
-            md5: Md5Sum(md5),
-            bundle: (f[7] == "b").then(|| f[9].to_string()),
-        };
-        map.insert((n(0)? as u64, n(1)? as u64), entry);
+    let mut r = Reader(records);
+    let count = usize::try_from(r.u64()?).ok()?;
+    // Each record takes at least 74 bytes: a count beyond that is a damaged file.
+    if count > records.len() / 74 {
+        return None;
     }
-    Some(map)
+    let mut map = HashMap::with_capacity(count);
+    for _ in 0..count {
+        let key = (r.u64()?, r.u64()?);
+        let stamp = Stamp {
+            size: r.u64()?,
+            mtime: (r.i64()?, r.i64()?),
+            ctime: (r.i64()?, r.i64()?),
+        };
+        let md5 = Md5Sum(r.bytes(16)?.try_into().ok()?);
+        let bundle = match r.u16()? {
+            NO_BUNDLE => None,
+            n => Some(
+                std::str::from_utf8(r.bytes(usize::from(n))?)
+                    .ok()?
+                    .to_string(),
+            ),
+        };
+        let entry = Entry {
+            stamp,
+            md5,
+            bundle,
+            seen: false,
+        };
+        map.insert(key, entry);
+    }
+    r.0.is_empty().then_some(map)
+}
+
+/// The cache file's bytes for `entries` (see [`parse`]), in key order so that equal caches are
+/// equal files.
+fn serialize<'a>(entries: impl Iterator<Item = (&'a (u64, u64), &'a Entry)>) -> Vec<u8> {
+    let mut sorted: Vec<_> = entries.collect();
+    sorted.sort_unstable_by_key(|(k, _)| **k);
+    let mut records = Vec::with_capacity(8 + sorted.len() * 96);
+    records.extend_from_slice(&(sorted.len() as u64).to_le_bytes());
+    for (key, e) in sorted {
+        for n in [key.0, key.1, e.stamp.size] {
+            records.extend_from_slice(&n.to_le_bytes());
+        }
+        for n in [
+            e.stamp.mtime.0,
+            e.stamp.mtime.1,
+            e.stamp.ctime.0,
+            e.stamp.ctime.1,
+        ] {
+            records.extend_from_slice(&n.to_le_bytes());
+        }
+        records.extend_from_slice(&e.md5.0);
+        match &e.bundle {
+            Some(name) => {
+                records.extend_from_slice(&(name.len() as u16).to_le_bytes());
+                records.extend_from_slice(name.as_bytes());
+            }
+            None => records.extend_from_slice(&NO_BUNDLE.to_le_bytes()),
+        }
+    }
+    let mut file = HEADER.to_vec();
+    file.extend_from_slice(&records);
+    file.extend_from_slice(&checksum(&records).to_le_bytes());
+    file
 }
 
 impl DigestCache {
     /// Loads `<state dir>/digests`; a missing, unreadable or doubtful file gives an empty cache.
     pub fn load(state_dir: &Path) -> DigestCache {
         let path = state_dir.join(FILE);
-        let entries = fs::read_to_string(&path)
+        let entries = fs::read(&path)
             .ok()
-            .and_then(|t| parse(&t))
+            .and_then(|bytes| parse(&bytes))
             .unwrap_or_default();
         DigestCache {
             path: Some(path),
             entries: Mutex::new(entries),
             dirty: Mutex::new(false),
+            began: filesystem_now(),
+            fine_times: Mutex::new(HashMap::new()),
         }
     }
 
     fn lookup(&self, m: &fs::Metadata) -> Option<Entry> {
-        let entries = self.entries.lock().expect("cache lock");
-        let e = entries.get(&(m.dev(), m.ino()))?;
-        (e.stamp == Stamp::of(m)).then(|| e.clone())
+        let mut entries = self.entries.lock().expect("cache lock");
+        let e = entries.get_mut(&(m.dev(), m.ino()))?;
+        if e.stamp != Stamp::of(m) {
+            return None;
+        }
+        e.seen = true;
+        Some(e.clone())
     }
 
-    fn store(&self, m: &fs::Metadata, md5: Md5Sum, bundle: Option<String>, trusted: bool) {
+    /// How long a tick of the clock that stamped `path` (on device `m.dev()`) may be.
+    fn granularity(&self, path: &Path, m: &fs::Metadata) -> Duration {
+        // Whole seconds (an old inode format, FAT) show as nanoseconds that are all zero.
+        if m.ctime_nsec() == 0 {
+            return RACY;
+        }
+        let mut known = self.fine_times.lock().expect("cache lock");
+        let fine = *known
+            .entry(m.dev())
+            .or_insert_with(|| local_fine_times(path));
+        if fine {
+            Duration::from_nanos(1)
+        } else {
+            RACY
+        }
+    }
+
+    /// Caches what reading `path` (stat'ed as `m` before the read) gave. `trusted`: we wrote
+    /// the file ourselves, so its content is known whatever its times.
+    fn store(
+        &self,
+        path: &Path,
+        m: &fs::Metadata,
+        md5: Md5Sum,
+        bundle: Option<String>,
+        trusted: bool,
+    ) {
         if self.path.is_none() {
             return;
         }
         let stamp = Stamp::of(m);
-        if !trusted && !stamp.settled() {
+        if !trusted && !stamp.settled(self.began, self.granularity(path, m)) {
             return;
         }
-        // Names go into a tab-separated line: keep out what would break it.
-        let bundle = bundle.filter(|b| !b.contains(['\t', '\n', '\r']));
+        // A name too long for the record's length field is simply not kept.
+        let bundle = bundle.filter(|b| b.len() < usize::from(NO_BUNDLE));
         let mut entries = self.entries.lock().expect("cache lock");
-        entries.insert((m.dev(), m.ino()), Entry { stamp, md5, bundle });
+        let entry = Entry {
+            stamp,
+            md5,
+            bundle,
+            seen: true,
+        };
+        entries.insert((m.dev(), m.ino()), entry);
         *self.dirty.lock().expect("cache lock") = true;
     }
 
@@ -146,68 +325,90 @@ impl DigestCache {
         self.md5_with(path, &fs::metadata(path)?)
     }
 
-    /// [`DigestCache::md5`] for a caller that already has the file's metadata `m`.
+    /// [`DigestCache::md5`] for a caller that already has the file's metadata `m`, taken after
+    /// the cache was loaded.
     pub fn md5_with(&self, path: &Path, m: &fs::Metadata) -> std::io::Result<Md5Sum> {
         if let Some(e) = self.lookup(m) {
             return Ok(e.md5);
         }
         let sum = md5_file(path)?;
-        // The file may have changed while we read it: store only what the stat before and
-        // after agree on.
-        if fs::metadata(path).is_ok_and(|after| Stamp::of(&after) == Stamp::of(m)) {
-            self.store(m, sum, None, false);
-        }
+        self.learn(path, m, sum);
         Ok(sum)
     }
 
-    /// The bundle file name and MD5 of the patch entry `path`, computing (and fully checking the
-    /// jar) only when the file changed since it was last seen.
-    pub fn bundle(
+    /// Records what a read of `path` that began with metadata `m` (taken after the cache was
+    /// loaded) gave, unless the file changed while it was read.
+    pub fn learn(&self, path: &Path, m: &fs::Metadata, md5: Md5Sum) {
+        if fs::metadata(path).is_ok_and(|after| Stamp::of(&after) == Stamp::of(m)) {
+            self.store(path, m, md5, None, false);
+        }
+    }
+
+    /// The bundle file name and MD5 of a patch entry whose metadata is `m`, when the cache
+    /// knows the file as it is.
+    pub fn known_bundle(&self, m: &fs::Metadata) -> Option<(String, Md5Sum)> {
+        match self.lookup(m)? {
+            Entry {
+                md5,
+                bundle: Some(name),
+                ..
+            } => Some((name, md5)),
+            _ => None,
+        }
+    }
+
+    /// The bundle file name and MD5 of the patch entry `path` (metadata `m`, taken after the
+    /// cache was loaded), computing them (and fully checking the jar) only when the file changed
+    /// since it was last seen.
+    pub fn bundle_with(
         &self,
         path: &Path,
+        m: &fs::Metadata,
         compute_name: impl FnOnce() -> Result<String>,
     ) -> Result<(String, Md5Sum)> {
-        let m = fs::metadata(path)?;
-        if let Some(Entry {
-            md5,
-            bundle: Some(name),
-            ..
-        }) = self.lookup(&m)
-        {
-            return Ok((name, md5));
+        if let Some(known) = self.known_bundle(m) {
+            return Ok(known);
         }
         let name = compute_name()?;
         let sum = md5_file(path)?;
         // Checked and hashed in two reads: both must have seen the same file.
-        if !fs::metadata(path).is_ok_and(|after| Stamp::of(&after) == Stamp::of(&m)) {
+        if !fs::metadata(path).is_ok_and(|after| Stamp::of(&after) == Stamp::of(m)) {
             anyhow::bail!("changed while being read (still being written?)");
         }
-        self.store(&m, sum, Some(name.clone()), false);
+        self.store(path, m, sum, Some(name.clone()), false);
         Ok((name, sum))
     }
 
     /// Records that `path`, which we just wrote, holds bytes with digest `md5`.
     pub fn record(&self, path: &Path, md5: Md5Sum) {
         if let Ok(m) = fs::metadata(path) {
-            self.store(&m, md5, None, true);
+            self.store(path, &m, md5, None, true);
         }
     }
 
-    /// Whether two files hold the same bytes, by size and digest.
-    pub fn same(&self, a: &Path, b: &Path) -> std::io::Result<bool> {
-        let (ma, mb) = match (fs::metadata(a), fs::metadata(b)) {
-            (Ok(ma), Ok(mb)) => (ma, mb),
-            _ => return Ok(false),
-        };
+    /// Whether two files hold the same bytes, by size and digest; `ma` and `mb` are their
+    /// metadata (see [`DigestCache::md5_with`]).
+    pub fn same_with(
+        &self,
+        a: &Path,
+        ma: &fs::Metadata,
+        b: &Path,
+        mb: &fs::Metadata,
+    ) -> std::io::Result<bool> {
         if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() {
             return Ok(false);
         }
-        Ok(self.md5_with(a, &ma)? == self.md5_with(b, &mb)?)
+        Ok(self.md5_with(a, ma)? == self.md5_with(b, mb)?)
     }
 
-    /// Writes the cache back when it learned something, dropping entries for files that are
-    /// gone, so it never grows without bound.
-    pub fn save(&self) -> Result<()> {
+    /// Writes the cache back when it learned something. `complete`: this run looked at every
+    /// file a later run may ask about (it applied: every jar in play, every file of `plugins`
+    /// and `patch0000` it compared), so entries it did not look at are for files gone or
+    /// replaced and are dropped; the cache never grows without bound.
+    ///
+    /// Written without waiting for the disk: after a crash the checksum throws a torn file away,
+    /// which costs the next run a read of the jars, nothing more.
+    pub fn save(&self, complete: bool) -> Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
         };
@@ -215,32 +416,11 @@ impl DigestCache {
             return Ok(());
         }
         let entries = self.entries.lock().expect("cache lock");
-        let mut text = String::from(HEADER);
-        text.push('\n');
-        let mut keys: Vec<_> = entries.keys().copied().collect();
-        keys.sort_unstable();
-        for key in keys {
-            let e = &entries[&key];
-            let (kind, name) = match &e.bundle {
-                Some(b) => ("b", b.as_str()),
-                None => ("-", ""),
-            };
-            text.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{kind}\t{}\t{name}\n",
-                key.0,
-                key.1,
-                e.stamp.size,
-                e.stamp.mtime.0,
-                e.stamp.mtime.1,
-                e.stamp.ctime.0,
-                e.stamp.ctime.1,
-                e.md5
-            ));
-        }
+        let bytes = serialize(entries.iter().filter(|(_, e)| e.seen || !complete));
         if let Some(dir) = path.parent() {
             fsops::create_dir_all_owned(dir)?;
         }
-        fsops::write_atomic(path, text.as_bytes())
+        fsops::write_atomic_unsynced(path, &bytes)
     }
 }
 
@@ -248,7 +428,7 @@ impl DigestCache {
 mod tests {
     use super::*;
 
-    /// Waits out the racy window after a write.
+    /// Waits out the racy window after a write, on any filesystem.
     fn age(_written: &Path) {
         std::thread::sleep(RACY + Duration::from_millis(50));
     }
@@ -261,7 +441,7 @@ mod tests {
         age(&f);
         let c = DigestCache::load(dir.path());
         let first = c.md5(&f).unwrap();
-        c.save().unwrap();
+        c.save(false).unwrap();
         let c = DigestCache::load(dir.path());
         assert_eq!(c.lookup(&fs::metadata(&f).unwrap()).unwrap().md5, first);
         // Same size, same mtime put back: the change time still moves.
@@ -276,16 +456,118 @@ mod tests {
     fn racy_files_are_not_cached_and_doubtful_files_are_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("new.jar");
-        fs::write(&f, b"fresh").unwrap();
+        // Written while a run is under way (after its cache was loaded): in the run's own
+        // clock tick or later, so a second write could keep every field.
         let c = DigestCache::load(dir.path());
+        fs::write(&f, b"fresh").unwrap();
         c.md5(&f).unwrap();
         assert!(c.lookup(&fs::metadata(&f).unwrap()).is_none());
         // Ours: recorded at once.
         c.record(&f, md5_file(&f).unwrap());
         assert!(c.lookup(&fs::metadata(&f).unwrap()).is_some());
-        c.save().unwrap();
-        fs::write(dir.path().join(FILE), format!("{HEADER}\nnot\ta\tline\n")).unwrap();
+        c.save(false).unwrap();
+        let mut damaged = fs::read(dir.path().join(FILE)).unwrap();
+        let last = damaged.len() - 9;
+        damaged[last] ^= 1;
+        fs::write(dir.path().join(FILE), damaged).unwrap();
         let c = DigestCache::load(dir.path());
         assert!(c.lookup(&fs::metadata(&f).unwrap()).is_none());
+    }
+
+    #[test]
+    fn a_file_written_a_tick_before_the_run_is_cached_on_a_local_filesystem() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("settled.jar");
+        fs::write(&f, b"written by the last run's caller").unwrap();
+        let m = fs::metadata(&f).unwrap();
+        // A few ticks of the coarse clock (4 ms at 250 Hz, 10 ms at 100 Hz).
+        std::thread::sleep(Duration::from_millis(25));
+        let c = DigestCache::load(dir.path());
+        c.md5(&f).unwrap();
+        let cached = c.lookup(&fs::metadata(&f).unwrap()).is_some();
+        if m.ctime_nsec() != 0 && local_fine_times(&f) {
+            assert!(
+                cached,
+                "a settled file on a nanosecond filesystem must be cached"
+            );
+        } else {
+            assert!(
+                !cached,
+                "a filesystem of unknown granularity waits {RACY:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_window_is_a_tick_on_fine_filesystems_and_two_seconds_elsewhere() {
+        let at = |ctime: (i64, i64)| Stamp {
+            size: 1,
+            mtime: ctime,
+            ctime,
+        };
+        let began = Duration::new(100, 500);
+        // Same instant, or after the run began: racy.
+        assert!(!at((100, 500)).settled(began, Duration::from_nanos(1)));
+        assert!(!at((100, 501)).settled(began, Duration::from_nanos(1)));
+        assert!(at((100, 499)).settled(began, Duration::from_nanos(1)));
+        // Whole-second times: the tick is the whole window.
+        assert!(!at((99, 0)).settled(began, RACY));
+        assert!(at((98, 0)).settled(began, RACY));
+        // A clock that failed (zero) settles nothing.
+        assert!(!at((0, 0)).settled(Duration::ZERO, Duration::from_nanos(1)));
+    }
+
+    #[test]
+    fn a_complete_run_drops_what_it_did_not_see_and_names_survive_the_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kept, gone) = (dir.path().join("kept.jar"), dir.path().join("gone.jar"));
+        fs::write(&kept, b"kept").unwrap();
+        fs::write(&gone, b"gone").unwrap();
+        let c = DigestCache::load(dir.path());
+        c.record(&kept, md5_file(&kept).unwrap());
+        c.store(
+            &gone,
+            &fs::metadata(&gone).unwrap(),
+            md5_file(&gone).unwrap(),
+            Some("b_1.0.jar".into()),
+            true,
+        );
+        c.save(false).unwrap();
+        // A run that looks at one file only and is not complete keeps both.
+        let c = DigestCache::load(dir.path());
+        assert!(c.lookup(&fs::metadata(&kept).unwrap()).is_some());
+        c.record(&kept, md5_file(&kept).unwrap());
+        c.save(false).unwrap();
+        let c = DigestCache::load(dir.path());
+        let m = fs::metadata(&gone).unwrap();
+        assert_eq!(c.known_bundle(&m).unwrap().0, "b_1.0.jar");
+        // A complete run that saw only `kept` drops `gone`.
+        let c = DigestCache::load(dir.path());
+        c.record(&kept, md5_file(&kept).unwrap());
+        c.save(true).unwrap();
+        let c = DigestCache::load(dir.path());
+        assert!(c.lookup(&fs::metadata(&gone).unwrap()).is_none());
+        assert_eq!(
+            c.lookup(&fs::metadata(&kept).unwrap()).unwrap().md5,
+            md5_file(&kept).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_truncated_or_zeroed_file_is_thrown_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.jar");
+        fs::write(&f, b"a").unwrap();
+        let c = DigestCache::load(dir.path());
+        c.record(&f, md5_file(&f).unwrap());
+        c.save(false).unwrap();
+        let whole = fs::read(dir.path().join(FILE)).unwrap();
+        assert!(parse(&whole).is_some());
+        for cut in [HEADER.len(), whole.len() / 2, whole.len() - 1] {
+            assert!(parse(&whole[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut zeroed = whole.clone();
+        zeroed[HEADER.len()..].fill(0);
+        assert!(parse(&zeroed).is_none());
     }
 }

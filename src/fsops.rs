@@ -126,7 +126,7 @@ pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
 /// bytes copied: what is staged can be checked against what was validated, and the digest cache
 /// learns what the new file holds without reading it again. Not synced: the caller syncs a
 /// batch at once.
-pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<crate::digest::Md5Sum> {
+pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<Copied> {
     space_point(dst)?;
     let mut input = File::open(src).with_context(|| format!("{}: cannot read", src.display()))?;
     let src_md = input
@@ -153,7 +153,18 @@ pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<crate::digest:
     let mtime = filetime::FileTime::from_last_modification_time(&src_md);
     filetime::set_file_handle_times(&out, None, Some(mtime))
         .with_context(|| format!("{}: cannot set modification time", dst.display()))?;
-    Ok(sum)
+    Ok(Copied {
+        md5: sum,
+        source: src_md,
+    })
+}
+
+/// What [`copy_new`] copied.
+pub struct Copied {
+    /// The MD5 of the bytes copied.
+    pub md5: crate::digest::Md5Sum,
+    /// The source's metadata, taken before its bytes were read (for the digest cache).
+    pub source: fs::Metadata,
 }
 
 /// Copies `input` to `out`, hashing what passes, in large blocks: `io::copy`'s 8 KiB would
@@ -188,16 +199,26 @@ pub fn copy_mtime(from: &Path, to: &Path) -> Result<()> {
         .map(|m| filetime::FileTime::from_last_modification_time(&m))
         .with_context(|| format!("{}: cannot read", to.display()))?;
     if want != have {
-        point(to)?;
-        filetime::set_file_mtime(to, want)
-            .with_context(|| format!("{}: cannot set modification time", to.display()))?;
+        set_mtime(to, want)?;
     }
     Ok(())
+}
+
+/// Sets the modification time of `path` (a metadata-only change).
+pub fn set_mtime(path: &Path, mtime: filetime::FileTime) -> Result<()> {
+    point(path)?;
+    filetime::set_file_mtime(path, mtime)
+        .with_context(|| format!("{}: cannot set modification time", path.display()))
 }
 
 /// Writes `bytes` to a new temporary file beside `target`, with the mode and owner of the file
 /// it will replace, and syncs it; [`rename`] then puts it in place. Returns the temporary path.
 pub fn stage_write(target: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    write_temp(target, bytes, true)
+}
+
+/// [`stage_write`], syncing only when `durable`.
+fn write_temp(target: &Path, bytes: &[u8], durable: bool) -> Result<PathBuf> {
     let tmp = temp_beside(target);
     let result = (|| -> Result<()> {
         space_point(&tmp)?;
@@ -209,7 +230,7 @@ pub fn stage_write(target: &Path, bytes: &[u8]) -> Result<PathBuf> {
         f.write_all(bytes)
             .with_context(|| format!("{}: cannot write", tmp.display()))?;
         apply_likeness(&f, &tmp, likeness(target)?)?;
-        if !fault::no_sync() {
+        if durable && !fault::no_sync() {
             f.sync_all()
                 .with_context(|| format!("{}: cannot sync", tmp.display()))?;
         }
@@ -233,6 +254,31 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
         return Err(e);
     }
     sync_dir(target.parent().unwrap_or(Path::new(".")))
+}
+
+/// Creates `path` holding `text`, for readers that only ask whether it exists: its name is made
+/// durable (one sync of its directory), its content is not waited for.
+pub fn write_marker(path: &Path, text: &[u8]) -> Result<()> {
+    let written = space_point(path).and_then(|()| {
+        fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
+    });
+    if let Err(e) = written {
+        // Nothing half-made is left (a full disk can fail the write after the create).
+        let _ = fs::remove_file(path);
+        return Err(e);
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Writes `bytes` to `target` atomically (temp file, rename) without waiting for the disk: for
+/// a file whose loss or damage after a crash the reader detects and survives.
+pub fn write_atomic_unsynced(target: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = write_temp(target, bytes, false)?;
+    if let Err(e) = rename(&tmp, target) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
 }
 
 pub fn rename(from: &Path, to: &Path) -> Result<()> {

@@ -110,7 +110,7 @@ impl Prepared {
                 tracing::warn!("cannot record the time of this apply: {e:#}");
             }
         }
-        if let Err(e) = self.cache.save() {
+        if let Err(e) = self.cache.save(self.plan.applies()) {
             // Only a cost: the next run reads the jars again.
             tracing::warn!("cannot save the digest cache: {e:#}");
         }
@@ -134,7 +134,8 @@ fn record_apply(layout: &Layout) -> Result<()> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     fsops::create_dir_all_owned(&layout.state_dir)?;
-    fsops::write_atomic(
+    // Not worth waiting for the disk: a crash that loses it restarts the server too.
+    fsops::write_atomic_unsynced(
         &layout.last_apply_file(),
         format!("{:.3}\n", now.as_secs_f64()).as_bytes(),
     )

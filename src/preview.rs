@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::apply;
 use crate::carbon_log::{Level, LogLine};
 use crate::layout::Layout;
 use crate::plan::Plan;
@@ -201,10 +202,7 @@ impl Preview {
             }
             for (rel, (src, _)) in &apply.writes {
                 let target = layout.plugins.join(rel);
-                let same = p.cache.same(src, &target).with_context(|| {
-                    format!("cannot compare {} with {}", src.display(), target.display())
-                })?;
-                if same {
+                if let apply::Need::Keep { .. } = apply::compare(src, &target, &p.cache)? {
                     unchanged += 1;
                 } else {
                     writes.push(WriteStep {

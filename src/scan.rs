@@ -151,9 +151,17 @@ fn utf8_name(name: OsString, dir: &Path) -> Result<String> {
     })
 }
 
+/// One entry of a directory listing.
+struct Listed {
+    name: OsString,
+    path: PathBuf,
+    /// From the listing itself (no stat): whether the entry is a symbolic link.
+    is_symlink: bool,
+}
+
 /// A directory's entries in listing order (Java's `File.listFiles`), or `None` when it does not
 /// exist (Java's `listFiles` returns null).
-fn list_dir(dir: &Path) -> Result<Option<Vec<(OsString, PathBuf)>>> {
+fn list_dir(dir: &Path) -> Result<Option<Vec<Listed>>> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e)
@@ -166,7 +174,14 @@ fn list_dir(dir: &Path) -> Result<Option<Vec<(OsString, PathBuf)>>> {
     let mut out = Vec::new();
     for e in rd {
         let e = e.with_context(|| format!("{}: cannot list", dir.display()))?;
-        out.push((e.file_name(), e.path()));
+        let file_type = e
+            .file_type()
+            .with_context(|| format!("{}: cannot read", e.path().display()))?;
+        out.push(Listed {
+            name: e.file_name(),
+            path: e.path(),
+            is_symlink: file_type.is_symlink(),
+        });
     }
     Ok(Some(out))
 }
@@ -179,13 +194,17 @@ fn is_candidate(name: &[u8]) -> bool {
     name.starts_with(b"patch") || name.starts_with(b"servicepack")
 }
 
+fn is_ours(name: &[u8]) -> bool {
+    name.starts_with(TEMP_PREFIX.as_bytes()) || name == BACKUP_STAGING.as_bytes()
+}
+
 /// Refuses a symbolic link that leads out of the product, unless links are to be followed: a
 /// patch should not pull in files from wherever a link points.
-fn check_link(path: &Path, layout: &Layout) -> Result<()> {
-    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    if !is_link || layout.follow_symlinks {
+fn check_link(entry: &Listed, layout: &Layout) -> Result<()> {
+    if !entry.is_symlink || layout.follow_symlinks {
         return Ok(());
     }
+    let path = &entry.path;
     let target = fs::canonicalize(path)
         .with_context(|| format!("{}: a symbolic link that leads nowhere", path.display()))?;
     let home = fs::canonicalize(&layout.carbon_home).unwrap_or(layout.carbon_home.clone());
@@ -199,17 +218,24 @@ fn check_link(path: &Path, layout: &Layout) -> Result<()> {
     Ok(())
 }
 
-fn candidates(dir: &Path, layout: &Layout) -> Result<Vec<Candidate>> {
+/// The candidates of the patches or service-packs dir, sorted, from one listing that also
+/// yields our leftovers there (into `temps`).
+fn candidates(dir: &Path, layout: &Layout, temps: &mut Vec<PathBuf>) -> Result<Vec<Candidate>> {
     let mut out = Vec::new();
-    for (name, path) in list_dir(dir)?.unwrap_or_default() {
-        if !is_candidate(name.as_encoded_bytes()) {
+    for entry in list_dir(dir)?.unwrap_or_default() {
+        let raw = entry.name.as_encoded_bytes();
+        if is_ours(raw) {
+            temps.push(entry.path);
             continue;
         }
-        let name = utf8_name(name, dir)?;
-        bundle::check_line_safe(&name).with_context(|| format!("{}", path.display()))?;
-        check_link(&path, layout)?;
+        if !is_candidate(raw) {
+            continue;
+        }
+        let name = utf8_name(entry.name.clone(), dir)?;
+        bundle::check_line_safe(&name).with_context(|| format!("{}", entry.path.display()))?;
+        check_link(&entry, layout)?;
         out.push(Candidate {
-            is_dir: is_dir(&path),
+            is_dir: is_dir(&entry.path),
             name,
         });
     }
@@ -229,10 +255,13 @@ fn read_source(
     why: &str,
 ) -> Result<Source> {
     let listing = list_dir(dir)?.ok_or_else(|| anyhow!("{}: cannot list", dir.display()))?;
-    let mut files = Vec::with_capacity(listing.len());
-    for (entry_name, path) in listing {
-        let entry_name = utf8_name(entry_name, dir)?;
-        check_link(&path, layout)?;
+    let mut entries = Vec::with_capacity(listing.len());
+    // Jars the cache does not know: (index, entry name, path, metadata).
+    let mut unknown = Vec::new();
+    for entry in listing {
+        let entry_name = utf8_name(entry.name.clone(), dir)?;
+        check_link(&entry, layout)?;
+        let path = entry.path;
         let md = fs::metadata(&path).with_context(|| format!("{}: cannot read", path.display()))?;
         if md.is_dir() {
             bail!(
@@ -243,30 +272,51 @@ fn read_source(
         if !md.is_file() {
             bail!("{}: not a regular file", path.display());
         }
-        files.push((entry_name, path));
-    }
-    // Checking and hashing jars the cache does not know, on every core; results (and the first
-    // error) in listing order.
-    let entries = files
-        .into_par_iter()
-        .map(|(entry_name, path)| {
-            let (bundle_name, md5) = cache
-                .bundle(&path, || bundle::bundle_file_name(&path, &entry_name))
-                .with_context(|| format!("{}", path.display()))?;
-            Ok(Entry {
+        match cache.known_bundle(&md) {
+            Some((bundle_name, md5)) => entries.push(Some(Entry {
                 name: entry_name,
                 path,
                 bundle_name,
                 md5,
-            })
-        })
-        .collect::<Vec<Result<Entry>>>()
-        .into_iter()
-        .collect::<Result<Vec<Entry>>>()?;
+            })),
+            None => {
+                unknown.push((entries.len(), entry_name, path, md));
+                entries.push(None);
+            }
+        }
+    }
+    // Checking and hashing what the cache does not know, on every core when there is more than
+    // one (a run that changes nothing starts no threads); the first error in listing order.
+    let check = |(i, entry_name, path, md): (usize, String, PathBuf, fs::Metadata)| {
+        let (bundle_name, md5) = cache
+            .bundle_with(&path, &md, || bundle::bundle_file_name(&path, &entry_name))
+            .with_context(|| format!("{}", path.display()))?;
+        Ok((
+            i,
+            Entry {
+                name: entry_name,
+                path,
+                bundle_name,
+                md5,
+            },
+        ))
+    };
+    let checked: Vec<Result<(usize, Entry)>> = if unknown.len() > 1 {
+        unknown.into_par_iter().map(check).collect()
+    } else {
+        unknown.into_iter().map(check).collect()
+    };
+    for r in checked {
+        let (i, e) = r?;
+        entries[i] = Some(e);
+    }
     Ok(Source {
         name: name.to_string(),
         path: dir.to_path_buf(),
-        entries,
+        entries: entries
+            .into_iter()
+            .map(|e| e.expect("every entry read"))
+            .collect(),
     })
 }
 
@@ -348,9 +398,10 @@ fn read_text(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// Lists a tree recursively (following links, as Java's `File` does), parents first, and checks
-/// every file can be read (so a copy cannot fail half-way on it). Our own temporary files are
-/// left out and reported in `temps`.
+/// Lists a tree recursively (following links, as Java's `File` does), parents first. Files are
+/// not opened here: those an apply copies are read while it stages, where a file that cannot be
+/// read fails the run before anything visible changes. Our own temporary files are left out and
+/// reported in `temps`.
 fn read_tree(root: &Path, temps: &mut Vec<PathBuf>) -> Result<Tree> {
     let mut tree = Tree::new();
     let mut walk = walkdir::WalkDir::new(root)
@@ -385,8 +436,6 @@ fn read_tree(root: &Path, temps: &mut Vec<PathBuf>) -> Result<Tree> {
         let kind = if e.file_type().is_dir() {
             Kind::Dir
         } else if e.file_type().is_file() {
-            fs::File::open(e.path())
-                .with_context(|| format!("{}: cannot read", e.path().display()))?;
             Kind::File
         } else {
             bail!("{}: not a regular file or directory", e.path().display());
@@ -415,7 +464,8 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
             layout.plugins.display()
         );
     }
-    let servicepack_candidates = candidates(&layout.servicepacks, layout)?;
+    let mut stale_temps = Vec::new();
+    let servicepack_candidates = candidates(&layout.servicepacks, layout, &mut stale_temps)?;
     let latest_servicepack = match servicepack_candidates.last() {
         Some(c) if c.is_dir => Some(read_servicepack(
             &layout.servicepacks.join(&c.name),
@@ -426,7 +476,7 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
         _ => None,
     };
 
-    let patch_candidates = candidates(&layout.patches, layout)?;
+    let patch_candidates = candidates(&layout.patches, layout, &mut stale_temps)?;
     let mut patch_dirs = Vec::new();
     for c in &patch_candidates {
         if c.is_dir
@@ -450,19 +500,13 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
         .map(|t| java::read_lines(&t).into_iter().map(String::from).collect());
     let pre_patched_jars = read_text(&layout.pre_patched_jars_file())?;
 
-    let mut stale_temps = Vec::new();
-    // One listing each; temporary files deeper in plugins are found when a run applies. The
-    // service-packs dir holds the staging dir of an interrupted `install` of a service pack.
-    for dir in [
-        &layout.metadata,
-        &layout.patches,
-        &layout.servicepacks,
-        &layout.plugins,
-    ] {
-        for (name, path) in list_dir(dir)?.unwrap_or_default() {
-            let name = name.as_encoded_bytes();
-            if name.starts_with(TEMP_PREFIX.as_bytes()) || name == BACKUP_STAGING.as_bytes() {
-                stale_temps.push(path);
+    // The patches and service-packs dirs were listed above (the latter holds the staging dir
+    // of an interrupted `install` of a service pack); temporary files deeper in plugins are
+    // found when a run applies.
+    for dir in [&layout.metadata, &layout.plugins] {
+        for entry in list_dir(dir)?.unwrap_or_default() {
+            if is_ours(entry.name.as_encoded_bytes()) {
+                stale_temps.push(entry.path);
             }
         }
     }

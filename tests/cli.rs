@@ -87,7 +87,9 @@ fn sample_product_applies_as_its_readme_says() {
             " INFO {org.wso2.carbon.server.util.PatchUtils.console} -  Patch verification successfully completed.",
         ]
     );
-    // Nothing to do the second time: nothing written, nothing on the console.
+    // Nothing to do the second time: nothing of the product written but the log, nothing on
+    // the console. (Our digest cache may learn what the first run read too soon after the copy
+    // to trust.)
     let before = snapshot(&p.home);
     let len = log_len(&p);
     let out = p.apply(&[]);
@@ -98,6 +100,7 @@ fn sample_product_applies_as_its_readme_says() {
         .iter()
         .filter(|(k, v)| before.get(*k) != Some(v))
         .map(|(k, _)| k.clone())
+        .filter(|k| !k.starts_with("repository/.carbon-patcher"))
         .collect();
     assert_eq!(changed, vec![PathBuf::from("repository/logs/patches.log")]);
     assert_eq!(new_log_lines(&p, len), NO_CHANGE_LOG);

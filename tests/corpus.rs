@@ -366,7 +366,11 @@ fn expected_jars_file(dirs: &[PathBuf]) -> String {
 
 type Snapshot = BTreeMap<PathBuf, Node>;
 
-/// Paths added, removed or changed between two snapshots.
+/// carbon-patcher's own state dir (its digest cache, keyed by inodes and change times, learns
+/// whenever a run reads a settled file): not the product.
+const STATE: &str = "repository/.carbon-patcher";
+
+/// Paths of the product added, removed or changed between two snapshots.
 fn diff(before: &Snapshot, after: &Snapshot) -> BTreeSet<PathBuf> {
     let mut out = BTreeSet::new();
     for (k, v) in before {
@@ -379,6 +383,7 @@ fn diff(before: &Snapshot, after: &Snapshot) -> BTreeSet<PathBuf> {
             out.insert(k.clone());
         }
     }
+    out.retain(|p| !p.to_string_lossy().contains(STATE));
     out
 }
 
