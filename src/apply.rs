@@ -14,13 +14,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::carbon_log::CarbonLog;
+use crate::digest::Md5Sum;
 use crate::digest_cache::DigestCache;
 use crate::fsops;
 use crate::plan::Plan;
 use rayon::prelude::*;
 
 use crate::progress::Progress;
-use crate::scan::{Kind, Scan, BACKUP_STAGING};
+use crate::scan::{Kind, Rel, Scan, BACKUP_STAGING};
 
 /// What a run did to `plugins`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -143,6 +144,9 @@ pub fn execute(
     Ok(written)
 }
 
+/// From this many planned writes on, comparing them is worth starting threads for.
+const PARALLEL_COMPARE: usize = 64;
+
 /// Everything a run writes, under temporary names, made durable; nothing visible changes.
 fn stage(
     scan: &Scan,
@@ -167,15 +171,23 @@ fn stage(
         for dir in &apply.mkdirs {
             staged.create_dir_all(&layout.plugins.join(dir))?;
         }
-        for (rel, (src, checked)) in &apply.writes {
+        // Which targets differ: a stat of each side and the digests (from the cache, else
+        // read), on every core when there are many.
+        let compare_one = |(rel, (src, _)): (&Rel, &(PathBuf, Option<Md5Sum>))| -> Result<Need> {
+            if crate::fault::full_rewrite() {
+                return Ok(Need::Copy);
+            }
+            compare(src, &layout.plugins.join(rel), cache)
+        };
+        let needs: Vec<Result<Need>> = if apply.writes.len() >= PARALLEL_COMPARE {
+            apply.writes.par_iter().map(compare_one).collect()
+        } else {
+            apply.writes.iter().map(compare_one).collect()
+        };
+        for ((rel, (src, checked)), need) in apply.writes.iter().zip(needs) {
             progress.inc();
             let target = layout.plugins.join(rel);
-            let need = if crate::fault::full_rewrite() {
-                Need::Copy
-            } else {
-                compare(src, &target, cache)?
-            };
-            if let Need::Keep { mtime } = need {
+            if let Need::Keep { mtime } = need? {
                 staged.unchanged.push((target, mtime));
                 continue;
             }
@@ -226,7 +238,7 @@ fn stage(
 fn stage_backup(
     plugins: &Path,
     patches: &Path,
-    tree: &[(PathBuf, Kind)],
+    tree: &[(Rel, Kind)],
     staged: &mut Staged,
     cache: &DigestCache,
     progress: &Progress,

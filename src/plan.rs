@@ -13,7 +13,7 @@ use crate::detect::{self, DetectError};
 use crate::digest::Md5Sum;
 use crate::java::{self, JavaHashMap};
 use crate::layout::BACKUP_DIR;
-use crate::scan::{Backup, Kind, Scan, Source, Trees};
+use crate::scan::{Backup, Kind, Rel, Scan, Source, Trees};
 
 /// One entry of the launcher's latest-jars map: where the jar comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub struct LatestJar {
 #[derive(Debug, Clone, Default)]
 pub struct ApplyPlan {
     /// `Some(files and dirs of plugins)` when `patch0000` must be created first.
-    pub backup: Option<Vec<(PathBuf, Kind)>>,
+    pub backup: Option<Vec<(Rel, Kind)>>,
     /// Directories (relative to `plugins`) the restore creates.
     pub mkdirs: Vec<PathBuf>,
     /// Files the launcher's restore copies back from `patch0000` (before later writers win).
@@ -37,7 +37,7 @@ pub struct ApplyPlan {
     /// Final content of each written file of `plugins` (relative path → source file, and the
     /// digest of the bytes the scan checked, for a patch entry): the last of the launcher's
     /// writers to that path.
-    pub writes: BTreeMap<PathBuf, (PathBuf, Option<Md5Sum>)>,
+    pub writes: BTreeMap<Rel, (PathBuf, Option<Md5Sum>)>,
     /// `Backed up plugins to patch0000`, when a backup is made.
     pub backup_log: Vec<LogLine>,
     /// `Applying patches ...` through the last `Patched …` line.
@@ -214,7 +214,7 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
     };
     // What plugins will look like, to refuse a file landing on a directory (or the reverse)
     // before anything is written: the launcher dies half-way on those.
-    let mut kinds: BTreeMap<PathBuf, Kind> = trees.plugins.clone();
+    let mut kinds: BTreeMap<Rel, Kind> = trees.plugins.clone();
     match scan.backup {
         Backup::Missing => {
             plan.backup = Some(trees.plugins.into_iter().collect());
@@ -246,7 +246,7 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
                     kind_name(*want)
                 ),
                 (None, Kind::Dir) => {
-                    plan.mkdirs.push(rel.clone());
+                    plan.mkdirs.push(rel.as_path().to_path_buf());
                     kinds.insert(rel.clone(), Kind::Dir);
                 }
                 _ => {}
@@ -262,7 +262,7 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
     let mut dir_lines = Vec::new();
     let copy_from = |src: &Source, plan: &mut ApplyPlan| -> Result<()> {
         for e in &src.entries {
-            let rel = PathBuf::from(&e.bundle_name);
+            let rel = Rel::new(&e.bundle_name);
             if kinds.get(&rel) == Some(&Kind::Dir) {
                 bail!(
                     "{}: would be copied to {}, which is a directory",

@@ -122,7 +122,7 @@ fn warnings_after(layout: &Layout, p: &Prepared) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
     for (name, jar) in p.plan.latest.iter() {
         let target = layout.plugins.join(name);
-        let will_hold = match apply.writes.get(Path::new(name)) {
+        let will_hold = match apply.writes.get(&crate::scan::Rel::new(name)) {
             Some((_, Some(md5))) => Some(*md5),
             Some((src, None)) => Some(
                 p.cache
