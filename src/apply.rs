@@ -17,7 +17,7 @@ use crate::carbon_log::CarbonLog;
 use crate::digest::Md5Sum;
 use crate::digest_cache::DigestCache;
 use crate::fsops;
-use crate::plan::Plan;
+use crate::plan::{ApplyPlan, Plan};
 use rayon::prelude::*;
 
 use crate::progress::Progress;
@@ -39,13 +39,11 @@ struct Staged {
     /// The complete new backup, to be renamed to `patch0000`.
     backup: Option<PathBuf>,
     backed_up: usize,
-    /// (temporary file, target) in `plugins`.
-    files: Vec<(PathBuf, PathBuf)>,
-    /// What each staged target will hold, for the digest cache.
-    digests: std::collections::HashMap<PathBuf, crate::digest::Md5Sum>,
-    /// Targets that already hold the right bytes, with the modification time the launcher's
-    /// rewrite would give them when theirs differs.
-    unchanged: Vec<(PathBuf, Option<filetime::FileTime>)>,
+    /// (temporary file, target, the digest of what it holds) in `plugins`.
+    files: Vec<(PathBuf, PathBuf, Md5Sum)>,
+    /// Targets that already hold the right bytes (with that digest), and the modification time
+    /// the launcher's rewrite would give them when theirs differs.
+    unchanged: Vec<(PathBuf, Md5Sum, Option<filetime::FileTime>)>,
     /// (temporary file, target) of the metadata files that change.
     metadata: Vec<(PathBuf, PathBuf)>,
 }
@@ -56,7 +54,8 @@ impl Staged {
         if let Some(b) = &self.backup {
             let _ = fs::remove_dir_all(b);
         }
-        for (tmp, _) in self.files.iter().chain(&self.metadata) {
+        let temps = self.files.iter().map(|(tmp, _, _)| tmp);
+        for tmp in temps.chain(self.metadata.iter().map(|(tmp, _)| tmp)) {
             let _ = fs::remove_file(tmp);
         }
         for d in self.dirs.iter().rev() {
@@ -99,14 +98,18 @@ pub fn execute(
 
     // From the first rename until the metadata records the result, plugins can be between two
     // states that the metadata does not tell apart: leave a trace for the next run.
+    // A marker an interrupted run left stays until this run has committed.
     let marker = layout.apply_marker();
+    let mut created_marker = false;
     if plan.apply.is_some() {
-        if let Err(e) = fsops::create_dir_all_owned(&layout.metadata)
+        match fsops::create_dir_all_owned(&layout.metadata)
             .and_then(|()| fsops::write_marker(&marker, b"a carbon-patcher apply is committing\n"))
         {
-            let _ = fs::remove_file(&marker);
-            staged.discard();
-            return Err(e);
+            Ok(created) => created_marker = created,
+            Err(e) => {
+                staged.discard();
+                return Err(e);
+            }
         }
     }
     // The lines of what is about to be committed, written whole or not at all: the last step
@@ -117,7 +120,9 @@ pub fn execute(
         lines.extend(apply.apply_log.iter().cloned());
     }
     if let Err(e) = progress.suspend(|| log.emit_all_or_nothing(&lines)) {
-        let _ = std::fs::remove_file(&marker);
+        if created_marker {
+            let _ = fs::remove_file(&marker);
+        }
         staged.discard();
         return Err(e);
     }
@@ -167,35 +172,26 @@ fn stage(
                 progress,
             )?;
         }
-        progress.stage("applying", apply.writes.len());
+        // The launcher reads every file of patch0000 while it restores, also those a patch
+        // then replaces (which an apply never copies): one it could not read is refused here.
+        for src in &apply.overwritten_restores {
+            fs::File::open(src).with_context(|| format!("{}: cannot read", src.display()))?;
+        }
         for dir in &apply.mkdirs {
             staged.create_dir_all(&layout.plugins.join(dir))?;
         }
-        // Which targets differ: a stat of each side and the digests (from the cache, else
-        // read), on every core when there are many.
-        let compare_one = |(rel, (src, _)): (&Rel, &(PathBuf, Option<Md5Sum>))| -> Result<Need> {
-            if crate::fault::full_rewrite() {
-                return Ok(Need::Copy);
-            }
-            compare(src, &layout.plugins.join(rel), cache)
-        };
-        let needs: Vec<Result<Need>> = if apply.writes.len() >= PARALLEL_COMPARE {
-            apply.writes.par_iter().map(compare_one).collect()
-        } else {
-            apply.writes.iter().map(compare_one).collect()
-        };
+        let needs = needs(layout, apply, cache, progress)?;
         for ((rel, (src, checked)), need) in apply.writes.iter().zip(needs) {
-            progress.inc();
             let target = layout.plugins.join(rel);
-            if let Need::Keep { mtime } = need? {
-                staged.unchanged.push((target, mtime));
+            if let Need::Keep { md5, mtime } = need {
+                staged.unchanged.push((target, md5, mtime));
                 continue;
             }
             let tmp = fsops::temp_beside(&target);
-            staged.files.push((tmp.clone(), target.clone()));
             let md5 = fsops::copy_new(src, &tmp, fsops::likeness(&target)?)
                 .with_context(|| format!("cannot stage the new {}", target.display()))?
                 .md5;
+            staged.files.push((tmp, target, md5));
             // The bytes copied must be the bytes the scan checked: a jar rewritten in between
             // would otherwise reach plugins unchecked.
             if checked.is_some_and(|c| c != md5) {
@@ -204,9 +200,8 @@ fn stage(
                     src.display()
                 );
             }
-            staged.digests.insert(target.clone(), md5);
         }
-        let temps: Vec<PathBuf> = staged.files.iter().map(|(t, _)| t.clone()).collect();
+        let temps: Vec<PathBuf> = staged.files.iter().map(|(t, _, _)| t.clone()).collect();
         fsops::sync_files(&temps)?;
         for d in &staged.dirs {
             fsops::sync_dir(d.parent().unwrap_or(Path::new("/")))?;
@@ -291,17 +286,16 @@ fn stage_backup(
 /// leaves some plugins new and the metadata old: the next run redoes the apply.
 fn commit_plugins(staged: &Staged, written: &mut Written, cache: &DigestCache) -> Result<()> {
     let mut dirs = BTreeSet::new();
-    for (i, (tmp, target)) in staged.files.iter().enumerate() {
+    for (i, (tmp, target, md5)) in staged.files.iter().enumerate() {
         if let Err(e) = fsops::rename(tmp, target) {
-            for (tmp, _) in staged.files[i..].iter().chain(&staged.metadata) {
+            let temps = staged.files[i..].iter().map(|(tmp, _, _)| tmp);
+            for tmp in temps.chain(staged.metadata.iter().map(|(tmp, _)| tmp)) {
                 let _ = fs::remove_file(tmp);
             }
             return Err(e);
         }
         dirs.insert(target.parent().map(Path::to_path_buf).unwrap_or_default());
-        if let Some(md5) = staged.digests.get(target) {
-            cache.record(target, *md5);
-        }
+        cache.record(target, *md5);
         written.written += 1;
     }
     for d in dirs {
@@ -309,9 +303,11 @@ fn commit_plugins(staged: &Staged, written: &mut Written, cache: &DigestCache) -
     }
     // The launcher's rewrite would give these their source's time: a metadata-only change,
     // safe under a running JVM.
-    for (target, mtime) in &staged.unchanged {
+    for (target, md5, mtime) in &staged.unchanged {
         if let Some(mtime) = mtime {
             fsops::set_mtime(target, *mtime)?;
+            // Its change time moved: keep the digest cache's entry valid.
+            cache.record(target, *md5);
         }
         written.unchanged += 1;
     }
@@ -323,27 +319,72 @@ fn commit_plugins(staged: &Staged, written: &mut Written, cache: &DigestCache) -
 pub enum Need {
     /// The target is missing or holds other bytes.
     Copy,
-    /// The target holds the right bytes; `mtime`: the source's modification time, when the
-    /// target's differs (the launcher's rewrite would give it that time).
-    Keep { mtime: Option<filetime::FileTime> },
+    /// The target already holds the right bytes, with digest `md5`; `mtime`: the source's
+    /// modification time, when the target's differs (the launcher's rewrite would give it).
+    Keep {
+        md5: Md5Sum,
+        mtime: Option<filetime::FileTime>,
+    },
 }
 
-/// Compares the source of a planned write with its target, by size and digest (from the cache
-/// when it knows them): one stat of each, one read of a file the cache does not know.
-pub fn compare(src: &Path, target: &Path, cache: &DigestCache) -> Result<Need> {
+/// What each planned write needs, in the plan's order: a stat of each side and the digests
+/// (from the cache, else read), on every core when there are many. Reports progress.
+pub fn needs(
+    layout: &crate::layout::Layout,
+    apply: &ApplyPlan,
+    cache: &DigestCache,
+    progress: &Progress,
+) -> Result<Vec<Need>> {
+    progress.stage("applying", apply.writes.len());
+    let one = |(rel, (src, checked)): (&Rel, &(PathBuf, Option<Md5Sum>))| -> Result<Need> {
+        let need = if crate::fault::full_rewrite() {
+            Need::Copy
+        } else {
+            compare(src, *checked, &layout.plugins.join(rel), cache)?
+        };
+        progress.inc();
+        Ok(need)
+    };
+    if apply.writes.len() >= PARALLEL_COMPARE {
+        apply.writes.par_iter().map(one).collect()
+    } else {
+        apply.writes.iter().map(one).collect()
+    }
+}
+
+/// Compares a planned write's source `src` (its digest `checked` when the scan checked it)
+/// with its `target`: one stat of each, and the digests from the cache or by reading.
+fn compare(
+    src: &Path,
+    checked: Option<Md5Sum>,
+    target: &Path,
+    cache: &DigestCache,
+) -> Result<Need> {
     // Either missing or unreadable: copying says which and why (and refuses, when the source).
     let (Ok(ms), Ok(mt)) = (fs::metadata(src), fs::metadata(target)) else {
         return Ok(Need::Copy);
     };
-    let same = cache
-        .same_with(src, &ms, target, &mt)
-        .with_context(|| format!("cannot compare {} with {}", src.display(), target.display()))?;
-    if !same {
+    if !ms.is_file() || !mt.is_file() || ms.len() != mt.len() {
         return Ok(Need::Copy);
     }
-    let want = filetime::FileTime::from_last_modification_time(&ms);
-    let have = filetime::FileTime::from_last_modification_time(&mt);
+    let digest = |path: &Path, m: &fs::Metadata| {
+        cache
+            .md5_with(path, m)
+            .with_context(|| format!("{}: cannot read", path.display()))
+    };
+    let have = digest(target, &mt)?;
+    // What the scan checked is what must land, even should the source change since.
+    let want = match checked {
+        Some(md5) => md5,
+        None => digest(src, &ms)?,
+    };
+    if have != want {
+        return Ok(Need::Copy);
+    }
+    let want_time = filetime::FileTime::from_last_modification_time(&ms);
+    let have_time = filetime::FileTime::from_last_modification_time(&mt);
     Ok(Need::Keep {
-        mtime: (want != have).then_some(want),
+        md5: have,
+        mtime: (want_time != have_time).then_some(want_time),
     })
 }

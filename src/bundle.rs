@@ -21,15 +21,27 @@ pub const MAX_INFLATED_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// ends in `.jar` (case-sensitive, as the launcher checks).
 pub fn bundle_file_name(path: &Path, file_name: &str) -> Result<String> {
     check_line_safe(file_name)?;
-    if !file_name.ends_with(".jar") {
+    if !is_jar_name(file_name) {
         return Ok(file_name.to_string());
     }
+    Ok(manifest_bundle_name(path)?.unwrap_or_else(|| file_name.to_string()))
+}
+
+/// Whether the launcher reads the manifest of an entry so named.
+pub fn is_jar_name(file_name: &str) -> bool {
+    file_name.ends_with(".jar")
+}
+
+/// Checks the jar at `path` fully and returns the name its manifest gives it in `plugins`
+/// (`Bundle-SymbolicName_Bundle-Version.jar`), or `None` when the manifest names no bundle (the
+/// launcher then keeps the entry's own name). Depends on the file's bytes only, not its name.
+pub fn manifest_bundle_name(path: &Path) -> Result<Option<String>> {
     let attrs = read_jar(path)?;
     let (Some(symbolic), Some(version)) = (
         attrs.get("Bundle-SymbolicName"),
         attrs.get("Bundle-Version"),
     ) else {
-        return Ok(file_name.to_string());
+        return Ok(None);
     };
     let (Ok(symbolic), Ok(version)) = (symbolic, version) else {
         bail!("its manifest's Bundle-SymbolicName or Bundle-Version is not valid UTF-8");
@@ -40,7 +52,7 @@ pub fn bundle_file_name(path: &Path, file_name: &str) -> Result<String> {
     check_safe_name(&name).with_context(|| {
         format!("its manifest's Bundle-SymbolicName and Bundle-Version make the file name {name:?}")
     })?;
-    Ok(name)
+    Ok(Some(name))
 }
 
 /// Refuses a name that would leave `plugins` or corrupt the metadata files.

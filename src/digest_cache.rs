@@ -7,14 +7,16 @@
 //! thrown away. It is a compact binary file, since every run reads all of it: a run that changes
 //! nothing must cost next to nothing.
 //!
-//! A read is only cached when the file's change time lies a whole clock tick before this run
-//! began: a write in the same tick as our read could leave every field the same (git's "racy
-//! clean" problem), while a write after the tick ended gets a later change time. How long a tick
-//! is depends on the filesystem: on the local ones that keep nanoseconds it is the kernel's
-//! coarse clock (the one it stamps files with, read here too), elsewhere (NFS and other network
-//! or foreign filesystems, whose times may come from another machine or be whole seconds) it is
-//! taken as two seconds. Files we wrote ourselves are recorded at once, since we know what they
-//! hold.
+//! A read is only cached when the file's change time lies far enough before this run began
+//! that no later write can give the file the same stamp (git's "racy clean" problem): the kernel
+//! stamps a write with its coarse clock (read here too, `CLOCK_REALTIME_COARSE`) as the write
+//! call begins, so the change time must be a clock tick older than the run, and older than one
+//! write call still copying a large jar in place. [`WINDOW`] (100 ms) covers both on the local
+//! filesystems that keep nanoseconds; whole-second times need [`WHOLE_SECONDS`]. On any other
+//! filesystem (NFS, CIFS, FUSE) times come from elsewhere or lag behind (attribute caching), so
+//! nothing there is cached and every run reads the jars. Files we wrote ourselves are recorded at
+//! once, since we know what they hold. Not covered, as in git: a writer changing a file in place
+//! through a shared memory mapping, or a real-time clock stepped back past a file's change time.
 
 use std::collections::HashMap;
 use std::fs;
@@ -23,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::digest::{md5_file, Md5Sum};
 use crate::fsops;
@@ -32,9 +34,12 @@ const HEADER: &[u8] = b"carbon-patcher digest cache v2\n";
 /// A record without a bundle name gives this as the name's length.
 const NO_BUNDLE: u16 = u16::MAX;
 pub const FILE: &str = "digests";
-/// How far a change time must lie before the run for a read of the file to be cached, on a
-/// filesystem whose times are not known to be the kernel's own in nanoseconds.
-const RACY: Duration = Duration::from_secs(2);
+/// How far before the run a file's change time must lie for a read of it to be cached, on a
+/// local filesystem that keeps nanoseconds: a tick of the coarse clock (4 ms at 250 Hz) and a
+/// write call in progress (the change time is stamped as it begins) are far shorter.
+const WINDOW: Duration = Duration::from_millis(100);
+/// The same for times in whole seconds (an old inode format, FAT): two ticks of their clock.
+const WHOLE_SECONDS: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
@@ -53,13 +58,13 @@ impl Stamp {
     }
 
     /// Whether no write after `began` (the filesystem clock when the run began) can give the
-    /// file this stamp again: its change time lies a whole tick of `granularity` before.
-    fn settled(&self, began: Duration, granularity: Duration) -> bool {
+    /// file this stamp again: its change time lies at least `window` before.
+    fn settled(&self, began: Duration, window: Duration) -> bool {
         let ctime = Duration::new(
             self.ctime.0.max(0) as u64,
             self.ctime.1.clamp(0, 999_999_999) as u32,
         );
-        began > ctime && began - ctime >= granularity
+        began > ctime && began - ctime >= window
     }
 }
 
@@ -86,7 +91,8 @@ fn filesystem_now() -> Duration {
 /// clock in nanoseconds, so that a tick of that clock is all a racy write can hide in.
 fn local_fine_times(path: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
-    // ext2/3/4, XFS, Btrfs, tmpfs, overlayfs (containers), F2FS, ZFS.
+    // ext2/3/4, XFS, Btrfs, tmpfs, overlayfs (whose layers container engines keep on local
+    // filesystems), F2FS, ZFS.
     const LOCAL: [u32; 7] = [
         0xef53,
         0x5846_5342,
@@ -111,10 +117,16 @@ fn local_fine_times(path: &Path) -> bool {
 struct Entry {
     stamp: Stamp,
     md5: Md5Sum,
-    /// The bundle file name, for a `.jar` that passed the full check.
+    /// For a jar that passed the full check: the bundle name its manifest gives it, empty when
+    /// it names none.
     bundle: Option<String>,
     /// Looked up or stored by this run.
     seen: bool,
+}
+
+/// Whether `path` still has the stamp of `m` (taken before a read of it).
+fn unchanged_since(path: &Path, m: &fs::Metadata) -> bool {
+    fs::metadata(path).is_ok_and(|after| Stamp::of(&after) == Stamp::of(m))
 }
 
 /// Shared by reference across a run (and its threads). Loaded afresh for each run, before the
@@ -127,7 +139,7 @@ pub struct DigestCache {
     /// The filesystem clock at load, before any file this run reads was looked at.
     began: Duration,
     /// Per device: whether its times are this kernel's own, in nanoseconds.
-    fine_times: Mutex<HashMap<u64, bool>>,
+    local_times: Mutex<HashMap<u64, bool>>,
 }
 
 /// A cheap checksum of the cache's records (it is written without waiting for the disk): a
@@ -259,7 +271,7 @@ impl DigestCache {
             entries: Mutex::new(entries),
             dirty: Mutex::new(false),
             began: filesystem_now(),
-            fine_times: Mutex::new(HashMap::new()),
+            local_times: Mutex::new(HashMap::new()),
         }
     }
 
@@ -273,21 +285,22 @@ impl DigestCache {
         Some(e.clone())
     }
 
-    /// How long a tick of the clock that stamped `path` (on device `m.dev()`) may be.
-    fn granularity(&self, path: &Path, m: &fs::Metadata) -> Duration {
-        // Whole seconds (an old inode format, FAT) show as nanoseconds that are all zero.
-        if m.ctime_nsec() == 0 {
-            return RACY;
-        }
-        let mut known = self.fine_times.lock().expect("cache lock");
-        let fine = *known
+    /// How far before the run the change time of `path` (metadata `m`) must lie for a read of
+    /// it to be cached; `None`: never cached, its filesystem's times are not this kernel's own.
+    fn window(&self, path: &Path, m: &fs::Metadata) -> Option<Duration> {
+        let mut known = self.local_times.lock().expect("cache lock");
+        let local = *known
             .entry(m.dev())
             .or_insert_with(|| local_fine_times(path));
-        if fine {
-            Duration::from_nanos(1)
-        } else {
-            RACY
+        if !local {
+            return None;
         }
+        // Whole seconds (an old inode format) show as nanoseconds that are all zero.
+        Some(if m.ctime_nsec() == 0 {
+            WHOLE_SECONDS
+        } else {
+            WINDOW
+        })
     }
 
     /// Caches what reading `path` (stat'ed as `m` before the read) gave. `trusted`: we wrote
@@ -303,8 +316,11 @@ impl DigestCache {
         if self.path.is_none() {
             return;
         }
+        let Some(window) = self.window(path, m) else {
+            return;
+        };
         let stamp = Stamp::of(m);
-        if !trusted && !stamp.settled(self.began, self.granularity(path, m)) {
+        if !trusted && !stamp.settled(self.began, window) {
             return;
         }
         // A name too long for the record's length field is simply not kept.
@@ -339,43 +355,58 @@ impl DigestCache {
     /// Records what a read of `path` that began with metadata `m` (taken after the cache was
     /// loaded) gave, unless the file changed while it was read.
     pub fn learn(&self, path: &Path, m: &fs::Metadata, md5: Md5Sum) {
-        if fs::metadata(path).is_ok_and(|after| Stamp::of(&after) == Stamp::of(m)) {
+        if unchanged_since(path, m) {
             self.store(path, m, md5, None, false);
         }
     }
 
-    /// The bundle file name and MD5 of a patch entry whose metadata is `m`, when the cache
-    /// knows the file as it is.
-    pub fn known_bundle(&self, m: &fs::Metadata) -> Option<(String, Md5Sum)> {
-        match self.lookup(m)? {
-            Entry {
-                md5,
-                bundle: Some(name),
-                ..
-            } => Some((name, md5)),
-            _ => None,
-        }
+    /// The MD5 of the file whose metadata is `m`, when the cache knows it as it is.
+    pub fn known_md5(&self, m: &fs::Metadata) -> Option<Md5Sum> {
+        self.lookup(m).map(|e| e.md5)
     }
 
-    /// The bundle file name and MD5 of the patch entry `path` (metadata `m`, taken after the
-    /// cache was loaded), computing them (and fully checking the jar) only when the file changed
-    /// since it was last seen.
-    pub fn bundle_with(
+    /// [`DigestCache::md5_with`] for a file that is about to be applied: one that changed while
+    /// it was read is refused.
+    pub fn md5_steady(&self, path: &Path, m: &fs::Metadata) -> Result<Md5Sum> {
+        if let Some(md5) = self.known_md5(m) {
+            return Ok(md5);
+        }
+        let sum = md5_file(path).context("cannot read")?;
+        if !unchanged_since(path, m) {
+            anyhow::bail!("changed while being read (still being written?)");
+        }
+        self.store(path, m, sum, None, false);
+        Ok(sum)
+    }
+
+    /// What a full check of the jar whose metadata is `m` gave (the bundle name its manifest
+    /// gives it, `None` when it names none) and its MD5, when the cache knows the jar as it is.
+    pub fn known_jar(&self, m: &fs::Metadata) -> Option<(Option<String>, Md5Sum)> {
+        let e = self.lookup(m)?;
+        let bundle = e.bundle?;
+        Some(((!bundle.is_empty()).then_some(bundle), e.md5))
+    }
+
+    /// [`DigestCache::known_jar`], computing it (`check`: the full check of the jar) when the
+    /// file changed since it was last seen. `m` is the file's metadata, taken after the cache was
+    /// loaded. Only what the bytes decide is cached, never what the entry's name does: a hard
+    /// link under another name reads the same.
+    pub fn jar_with(
         &self,
         path: &Path,
         m: &fs::Metadata,
-        compute_name: impl FnOnce() -> Result<String>,
-    ) -> Result<(String, Md5Sum)> {
-        if let Some(known) = self.known_bundle(m) {
+        check: impl FnOnce() -> Result<Option<String>>,
+    ) -> Result<(Option<String>, Md5Sum)> {
+        if let Some(known) = self.known_jar(m) {
             return Ok(known);
         }
-        let name = compute_name()?;
+        let name = check()?;
         let sum = md5_file(path)?;
         // Checked and hashed in two reads: both must have seen the same file.
-        if !fs::metadata(path).is_ok_and(|after| Stamp::of(&after) == Stamp::of(m)) {
+        if !unchanged_since(path, m) {
             anyhow::bail!("changed while being read (still being written?)");
         }
-        self.store(path, m, sum, Some(name.clone()), false);
+        self.store(path, m, sum, Some(name.clone().unwrap_or_default()), false);
         Ok((name, sum))
     }
 
@@ -386,25 +417,13 @@ impl DigestCache {
         }
     }
 
-    /// Whether two files hold the same bytes, by size and digest; `ma` and `mb` are their
-    /// metadata (see [`DigestCache::md5_with`]).
-    pub fn same_with(
-        &self,
-        a: &Path,
-        ma: &fs::Metadata,
-        b: &Path,
-        mb: &fs::Metadata,
-    ) -> std::io::Result<bool> {
-        if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() {
-            return Ok(false);
-        }
-        Ok(self.md5_with(a, ma)? == self.md5_with(b, mb)?)
-    }
-
-    /// Writes the cache back when it learned something. `complete`: this run looked at every
-    /// file a later run may ask about (it applied: every jar in play, every file of `plugins`
-    /// and `patch0000` it compared), so entries it did not look at are for files gone or
-    /// replaced and are dropped; the cache never grows without bound.
+    /// Writes the cache back when it learned something. `complete`: this run applied, so it
+    /// looked at nearly everything a later run asks about (every jar in play, the files of
+    /// `plugins` and `patch0000` it compared), and the entries it did not look at are dropped:
+    /// mostly files gone or replaced, so the cache never grows without bound. What a later run
+    /// then misses (the jars of patch dirs the service pack lists, a file a patch replaces) it
+    /// reads again; an entry is never trusted without its stamp, so dropping one costs time,
+    /// never a wrong answer.
     ///
     /// Written without waiting for the disk: after a crash the checksum throws a torn file away,
     /// which costs the next run a read of the jars, nothing more.
@@ -430,7 +449,7 @@ mod tests {
 
     /// Waits out the racy window after a write, on any filesystem.
     fn age(_written: &Path) {
-        std::thread::sleep(RACY + Duration::from_millis(50));
+        std::thread::sleep(WHOLE_SECONDS + Duration::from_millis(50));
     }
 
     #[test]
@@ -475,46 +494,39 @@ mod tests {
     }
 
     #[test]
-    fn a_file_written_a_tick_before_the_run_is_cached_on_a_local_filesystem() {
+    fn a_file_written_before_the_window_is_cached_on_a_local_filesystem() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("settled.jar");
         fs::write(&f, b"written by the last run's caller").unwrap();
         let m = fs::metadata(&f).unwrap();
-        // A few ticks of the coarse clock (4 ms at 250 Hz, 10 ms at 100 Hz).
-        std::thread::sleep(Duration::from_millis(25));
+        std::thread::sleep(WINDOW + Duration::from_millis(25));
         let c = DigestCache::load(dir.path());
         c.md5(&f).unwrap();
         let cached = c.lookup(&fs::metadata(&f).unwrap()).is_some();
-        if m.ctime_nsec() != 0 && local_fine_times(&f) {
-            assert!(
-                cached,
-                "a settled file on a nanosecond filesystem must be cached"
-            );
-        } else {
-            assert!(
-                !cached,
-                "a filesystem of unknown granularity waits {RACY:?}"
-            );
+        match (local_fine_times(&f), m.ctime_nsec() != 0) {
+            (true, true) => assert!(cached, "settled on a local nanosecond filesystem"),
+            (true, false) => assert!(!cached, "whole seconds wait {WHOLE_SECONDS:?}"),
+            (false, _) => assert!(!cached, "nothing is cached on a foreign filesystem"),
         }
     }
 
     #[test]
-    fn the_window_is_a_tick_on_fine_filesystems_and_two_seconds_elsewhere() {
+    fn the_window_is_100_ms_with_nanoseconds_and_two_seconds_with_whole_seconds() {
         let at = |ctime: (i64, i64)| Stamp {
             size: 1,
             mtime: ctime,
             ctime,
         };
-        let began = Duration::new(100, 500);
-        // Same instant, or after the run began: racy.
-        assert!(!at((100, 500)).settled(began, Duration::from_nanos(1)));
-        assert!(!at((100, 501)).settled(began, Duration::from_nanos(1)));
-        assert!(at((100, 499)).settled(began, Duration::from_nanos(1)));
-        // Whole-second times: the tick is the whole window.
-        assert!(!at((99, 0)).settled(began, RACY));
-        assert!(at((98, 0)).settled(began, RACY));
+        let began = Duration::new(100, 500_000_000);
+        // Written after the run began, or within the window before: racy.
+        assert!(!at((100, 600_000_000)).settled(began, WINDOW));
+        assert!(!at((100, 400_000_001)).settled(began, WINDOW));
+        assert!(at((100, 400_000_000)).settled(began, WINDOW));
+        // Whole-second times.
+        assert!(!at((99, 0)).settled(began, WHOLE_SECONDS));
+        assert!(at((98, 0)).settled(began, WHOLE_SECONDS));
         // A clock that failed (zero) settles nothing.
-        assert!(!at((0, 0)).settled(Duration::ZERO, Duration::from_nanos(1)));
+        assert!(!at((0, 0)).settled(Duration::ZERO, WINDOW));
     }
 
     #[test]
@@ -540,7 +552,7 @@ mod tests {
         c.save(false).unwrap();
         let c = DigestCache::load(dir.path());
         let m = fs::metadata(&gone).unwrap();
-        assert_eq!(c.known_bundle(&m).unwrap().0, "b_1.0.jar");
+        assert_eq!(c.known_jar(&m).unwrap().0.unwrap(), "b_1.0.jar");
         // A complete run that saw only `kept` drops `gone`.
         let c = DigestCache::load(dir.path());
         c.record(&kept, md5_file(&kept).unwrap());

@@ -124,8 +124,8 @@ pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
 /// Copies `src` to the new file `dst` (which must not exist), keeping `src`'s modification time
 /// (as the launcher's copies do), with the mode and owner `like` says, and returns the MD5 of the
 /// bytes copied: what is staged can be checked against what was validated, and the digest cache
-/// learns what the new file holds without reading it again. Not synced: the caller syncs a
-/// batch at once.
+/// learns what the new file holds without reading it again. A failure leaves no `dst`. Not
+/// synced: the caller syncs a batch at once.
 pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<Copied> {
     space_point(dst)?;
     let mut input = File::open(src).with_context(|| format!("{}: cannot read", src.display()))?;
@@ -137,26 +137,36 @@ pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<Copied> {
         .create_new(true)
         .open(dst)
         .with_context(|| format!("{}: cannot create", dst.display()))?;
-    let (sum, len) = copy_hashing(&mut input, &out)
-        .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
-    if len != src_md.len() {
-        anyhow::bail!(
-            "{}: changed while being copied ({} bytes expected, {} copied)",
-            src.display(),
-            src_md.len(),
-            len
-        );
+    let filled = (|| -> Result<crate::digest::Md5Sum> {
+        let (sum, len) = copy_hashing(&mut input, &out)
+            .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
+        if len != src_md.len() {
+            anyhow::bail!(
+                "{}: changed while being copied ({} bytes expected, {} copied)",
+                src.display(),
+                src_md.len(),
+                len
+            );
+        }
+        // A kill here leaves a whole temporary file that never got its name.
+        point(dst)?;
+        apply_likeness(&out, dst, like)?;
+        let mtime = filetime::FileTime::from_last_modification_time(&src_md);
+        filetime::set_file_handle_times(&out, None, Some(mtime))
+            .with_context(|| format!("{}: cannot set modification time", dst.display()))?;
+        Ok(sum)
+    })();
+    match filled {
+        Ok(md5) => Ok(Copied {
+            md5,
+            source: src_md,
+        }),
+        Err(e) => {
+            // Nothing half-made is left (a full disk, a source that changed).
+            let _ = fs::remove_file(dst);
+            Err(e)
+        }
     }
-    // A kill here leaves a whole temporary file that never got its name.
-    point(dst)?;
-    apply_likeness(&out, dst, like)?;
-    let mtime = filetime::FileTime::from_last_modification_time(&src_md);
-    filetime::set_file_handle_times(&out, None, Some(mtime))
-        .with_context(|| format!("{}: cannot set modification time", dst.display()))?;
-    Ok(Copied {
-        md5: sum,
-        source: src_md,
-    })
 }
 
 /// What [`copy_new`] copied.
@@ -256,18 +266,37 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
     sync_dir(target.parent().unwrap_or(Path::new(".")))
 }
 
-/// Creates `path` holding `text`, for readers that only ask whether it exists: its name is made
-/// durable (one sync of its directory), its content is not waited for.
-pub fn write_marker(path: &Path, text: &[u8]) -> Result<()> {
-    let written = space_point(path).and_then(|()| {
-        fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
-    });
-    if let Err(e) = written {
-        // Nothing half-made is left (a full disk can fail the write after the create).
-        let _ = fs::remove_file(path);
-        return Err(e);
+/// Creates the marker file `path` holding `text`, unless it is there already (the trace of an
+/// interrupted run, kept as it is): `Ok(true)` when this call created it. Only its existence
+/// counts, so its name is made durable (one sync of its directory) and its content is not waited
+/// for. Never opens an existing file or follows a link planted under its name (`O_EXCL`), and
+/// on failure leaves nothing it created.
+pub fn write_marker(path: &Path, text: &[u8]) -> Result<bool> {
+    space_point(path)?;
+    let like = likeness(path)?;
+    let file = match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => None,
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot create", path.display())),
+    };
+    let created = file.is_some();
+    let result = (|| -> Result<()> {
+        if let Some(mut f) = file {
+            f.write_all(text)
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+            apply_likeness(&f, path, like)?;
+        }
+        sync_dir(path.parent().unwrap_or(Path::new(".")))
+    })();
+    match result {
+        Ok(()) => Ok(created),
+        Err(e) => {
+            if created {
+                let _ = fs::remove_file(path);
+            }
+            Err(e)
+        }
     }
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Writes `bytes` to `target` atomically (temp file, rename) without waiting for the disk: for
@@ -547,6 +576,23 @@ pub fn remove_leftover(path: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn a_marker_is_created_once_and_never_opened_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("marker");
+        assert!(write_marker(&marker, b"first\n").unwrap());
+        // Already there (an interrupted run's trace): kept as it is, not ours to remove.
+        assert!(!write_marker(&marker, b"second\n").unwrap());
+        assert_eq!(fs::read(&marker).unwrap(), b"first\n");
+        // A link planted under the name is neither followed nor written through.
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let planted = dir.path().join("planted");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        assert!(!write_marker(&planted, b"marker\n").unwrap());
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    }
 
     #[test]
     fn write_atomic_replaces_by_rename_and_keeps_mode() {

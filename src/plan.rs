@@ -38,6 +38,9 @@ pub struct ApplyPlan {
     /// digest of the bytes the scan checked, for a patch entry): the last of the launcher's
     /// writers to that path.
     pub writes: BTreeMap<Rel, (PathBuf, Option<Md5Sum>)>,
+    /// Files of `patch0000` the launcher's restore reads before a later writer replaces them in
+    /// `plugins`: an apply never copies them, but they must be readable.
+    pub overwritten_restores: Vec<PathBuf>,
     /// `Backed up plugins to patch0000`, when a backup is made.
     pub backup_log: Vec<LogLine>,
     /// `Applying patches ...` through the last `Patched …` line.
@@ -270,7 +273,9 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
                     layout.plugins.join(&rel).display()
                 );
             }
-            plan.writes.insert(rel, (e.path.clone(), Some(e.md5)));
+            if let Some((restored, None)) = plan.writes.insert(rel, (e.path.clone(), Some(e.md5))) {
+                plan.overwritten_restores.push(restored);
+            }
         }
         patched_lines(src, &mut plan.apply_log);
         Ok(())

@@ -13,6 +13,7 @@ use crate::apply;
 use crate::carbon_log::{Level, LogLine};
 use crate::layout::Layout;
 use crate::plan::Plan;
+use crate::progress::Progress;
 use crate::scan::Kind;
 use crate::verify;
 use crate::Prepared;
@@ -200,13 +201,13 @@ impl Preview {
                     });
                 }
             }
-            for (rel, (src, _)) in &apply.writes {
-                let target = layout.plugins.join(rel);
-                if let apply::Need::Keep { .. } = apply::compare(src, &target, &p.cache)? {
+            let needs = apply::needs(layout, apply, &p.cache, &Progress::hidden())?;
+            for ((rel, (src, _)), need) in apply.writes.iter().zip(needs) {
+                if let apply::Need::Keep { .. } = need {
                     unchanged += 1;
                 } else {
                     writes.push(WriteStep {
-                        target: show(&target),
+                        target: show(&layout.plugins.join(rel)),
                         source: show(src),
                     });
                 }

@@ -2,7 +2,9 @@
 //! dirs, the latest service pack, the patch dirs in play with their entries (readdir order, bundle
 //! names, MD5s), the `plugins` and `patch0000` trees, and the metadata files. Everything the plan
 //! needs is read here, once, and every structural problem is refused here with the file and the
-//! reason, before anything is written.
+//! reason, before anything is written. (What only copying reads, the bytes of `plugins` and
+//! `patch0000`, is read while an apply stages, which also leaves the product as it was when it
+//! fails.)
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -70,7 +72,7 @@ pub enum Kind {
 /// A path relative to the root of `plugins` or `patch0000`, ordered by its bytes: a parent
 /// still sorts before its children (a prefix comes first), and a comparison is one `memcmp`
 /// instead of a walk over components (trees of thousands of files are sorted on every apply).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub struct Rel(PathBuf);
 
 impl Rel {
@@ -82,10 +84,6 @@ impl Rel {
         &self.0
     }
 
-    pub fn into_path(self) -> PathBuf {
-        self.0
-    }
-
     fn bytes(&self) -> &[u8] {
         self.0.as_os_str().as_encoded_bytes()
     }
@@ -94,6 +92,20 @@ impl Rel {
 impl AsRef<Path> for Rel {
     fn as_ref(&self) -> &Path {
         &self.0
+    }
+}
+
+impl PartialEq for Rel {
+    fn eq(&self, other: &Rel) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Rel {}
+
+impl std::hash::Hash for Rel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state);
     }
 }
 
@@ -197,8 +209,18 @@ fn utf8_name(name: OsString, dir: &Path) -> Result<String> {
 struct Listed {
     name: OsString,
     path: PathBuf,
-    /// From the listing itself (no stat): whether the entry is a symbolic link.
-    is_symlink: bool,
+    entry: fs::DirEntry,
+}
+
+impl Listed {
+    /// Whether the entry is a symbolic link: from the listing itself where the filesystem gives
+    /// the type there, else one `lstat` (asked only of the entries that matter).
+    fn is_symlink(&self) -> bool {
+        match self.entry.file_type() {
+            Ok(t) => t.is_symlink(),
+            Err(_) => false,
+        }
+    }
 }
 
 /// A directory's entries in listing order (Java's `File.listFiles`), or `None` when it does not
@@ -216,13 +238,10 @@ fn list_dir(dir: &Path) -> Result<Option<Vec<Listed>>> {
     let mut out = Vec::new();
     for e in rd {
         let e = e.with_context(|| format!("{}: cannot list", dir.display()))?;
-        let file_type = e
-            .file_type()
-            .with_context(|| format!("{}: cannot read", e.path().display()))?;
         out.push(Listed {
             name: e.file_name(),
             path: e.path(),
-            is_symlink: file_type.is_symlink(),
+            entry: e,
         });
     }
     Ok(Some(out))
@@ -243,7 +262,8 @@ fn is_ours(name: &[u8]) -> bool {
 /// Refuses a symbolic link that leads out of the product, unless links are to be followed: a
 /// patch should not pull in files from wherever a link points.
 fn check_link(entry: &Listed, layout: &Layout) -> Result<()> {
-    if !entry.is_symlink || layout.follow_symlinks {
+    // An entry gone since the listing reads as no link; reading it then says it is gone.
+    if layout.follow_symlinks || !entry.is_symlink() {
         return Ok(());
     }
     let path = &entry.path;
@@ -298,7 +318,7 @@ fn read_source(
 ) -> Result<Source> {
     let listing = list_dir(dir)?.ok_or_else(|| anyhow!("{}: cannot list", dir.display()))?;
     let mut entries = Vec::with_capacity(listing.len());
-    // Jars the cache does not know: (index, entry name, path, metadata).
+    // Entries the cache does not know: (index, entry name, path, metadata).
     let mut unknown = Vec::new();
     for entry in listing {
         let entry_name = utf8_name(entry.name.clone(), dir)?;
@@ -314,11 +334,17 @@ fn read_source(
         if !md.is_file() {
             bail!("{}: not a regular file", path.display());
         }
-        match cache.known_bundle(&md) {
-            Some((bundle_name, md5)) => entries.push(Some(Entry {
+        bundle::check_line_safe(&entry_name).with_context(|| format!("{}", path.display()))?;
+        let known = if bundle::is_jar_name(&entry_name) {
+            cache.known_jar(&md)
+        } else {
+            cache.known_md5(&md).map(|md5| (None, md5))
+        };
+        match known {
+            Some((manifest_name, md5)) => entries.push(Some(Entry {
+                bundle_name: manifest_name.unwrap_or_else(|| entry_name.clone()),
                 name: entry_name,
                 path,
-                bundle_name,
                 md5,
             })),
             None => {
@@ -330,15 +356,19 @@ fn read_source(
     // Checking and hashing what the cache does not know, on every core when there is more than
     // one (a run that changes nothing starts no threads); the first error in listing order.
     let check = |(i, entry_name, path, md): (usize, String, PathBuf, fs::Metadata)| {
-        let (bundle_name, md5) = cache
-            .bundle_with(&path, &md, || bundle::bundle_file_name(&path, &entry_name))
-            .with_context(|| format!("{}", path.display()))?;
+        let (manifest_name, md5) = if bundle::is_jar_name(&entry_name) {
+            cache.jar_with(&path, &md, || bundle::manifest_bundle_name(&path))
+        } else {
+            // Copied under its own name; the launcher never looks inside.
+            cache.md5_steady(&path, &md).map(|md5| (None, md5))
+        }
+        .with_context(|| format!("{}", path.display()))?;
         Ok((
             i,
             Entry {
+                bundle_name: manifest_name.unwrap_or_else(|| entry_name.clone()),
                 name: entry_name,
                 path,
-                bundle_name,
                 md5,
             },
         ))
@@ -464,7 +494,7 @@ fn read_tree(root: &Path, temps: &mut Vec<PathBuf>) -> Result<Tree> {
                 e.path().display()
             )
         })?;
-        if name.starts_with(TEMP_PREFIX) {
+        if is_ours(name.as_bytes()) {
             temps.push(e.path().to_path_buf());
             if e.file_type().is_dir() {
                 walk.skip_current_dir();

@@ -477,6 +477,35 @@ fn unreadable_input_is_refused_and_changes_nothing() {
     }
 }
 
+/// The launcher's restore reads every file of `patch0000`, also those a patch then replaces in
+/// `plugins` (which an apply never needs to copy): one it cannot read would stop the launcher
+/// half-way, so it is refused before anything changes.
+#[test]
+fn an_unreadable_patch0000_file_that_a_patch_replaces_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let p = product(t.path(), 8, true);
+    let user = unprivileged(t.path());
+    assert_ok(&Run::default().user(user).apply(&p));
+    // A new patch makes the next run restore; patch0002 replaces b02 after the restore.
+    p.add_patch_jar("patch0009", &jar(5), &b(5), V, "patch0009");
+    unprivileged(t.path());
+    let bad = p.backup_dir().join(jar(2));
+    let old_mode = fs::metadata(&bad).unwrap();
+    chmod(&bad, 0o000);
+    let before = product_snap(&p);
+    let out = Run::default().user(user).apply(&p);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(bad.to_str().unwrap()) && err.contains("Permission denied"),
+        "the message should name {} and the reason: {err}",
+        bad.display()
+    );
+    assert_same(&before, &product_snap(&p), "unreadable patch0000 file");
+    fs::set_permissions(&bad, old_mode.permissions()).unwrap();
+    assert_ok(&Run::default().user(user).apply(&p));
+}
+
 // ---------------------------------------------------------------------------------------------
 // A file gone between the scan and the copy
 // ---------------------------------------------------------------------------------------------

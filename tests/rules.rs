@@ -269,3 +269,41 @@ fn cache_sees_a_rewrite_that_keeps_size_and_mtime() {
     );
     assert_eq!(fs::read(p.plugins().join("a_1.jar")).unwrap(), second);
 }
+
+/// A file's name in `plugins` is decided by its own name as well as its bytes: a non-jar keeps
+/// its name, a jar whose manifest names no bundle keeps its name, a bundle jar takes the
+/// manifest's. Hard links give two entries the same bytes (and inode) under other names; the
+/// digest cache, keyed by inode, must not hand one entry's name to the other, in the run that
+/// learns them or in a later one.
+#[test]
+fn hard_linked_entries_keep_their_own_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Product::new(tmp.path(), &[("x", "1")]);
+    p.add_patch_jar("patch0001", "anything.jar", "x", "1", "patched x");
+    let plain = zip_bytes(&[("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\n\r\n")]);
+    write(&p.patches().join("patch0003/plain.jar"), &plain);
+    for (link, to) in [
+        ("patch0002/notes.txt", "patch0001/anything.jar"),
+        ("patch0004/other.jar", "patch0003/plain.jar"),
+    ] {
+        fs::create_dir_all(p.patches().join(link).parent().unwrap()).unwrap();
+        fs::hard_link(p.patches().join(to), p.patches().join(link)).unwrap();
+    }
+    // Old enough for the cache to keep what the first run learns, on any filesystem.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let want = ["notes.txt", "other.jar", "plain.jar", "x_1.jar"];
+    for run in 0..2 {
+        assert_ok(&p.apply(&[]));
+        let plugins = files(&p.plugins());
+        for name in want {
+            assert!(
+                plugins.contains_key(std::path::Path::new(name)),
+                "run {run}: plugins lacks {name}: {:?}",
+                plugins.keys().collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(plugins.len(), want.len(), "run {run}: {:?}", plugins.keys());
+        // The next run applies again, from what the cache learned.
+        p.add_patch_jar(&format!("patch001{run}"), "x.jar", "x", "1", "x again");
+    }
+}
