@@ -187,6 +187,7 @@ fn main() {
             / 1024,
         fs_type(root.path()),
     );
+    let last = *sizes.last().expect("at least one size");
     for n in sizes {
         let pristine = root.path().join(format!("pristine{n}"));
         generate(&pristine, n);
@@ -196,9 +197,15 @@ fn main() {
             .args(files_of(&plugins))
             .stdout(std::process::Stdio::null())
             .status();
+        // Every copy, baseline or ours, goes to a new directory, none is deleted before the
+        // size is done: see `fresh`.
+        let mut copies = 0;
+        let mut fresh = |what: &str| {
+            copies += 1;
+            root.path().join(format!("{what}-{n}-{copies}"))
+        };
         let cp = best_of(3, || {
-            let dst = root.path().join("cp-copy");
-            let _ = fs::remove_dir_all(&dst);
+            let dst = fresh("cp");
             settle();
             measure(Command::new("cp").arg("-a").arg(&plugins).arg(&dst))
         });
@@ -210,8 +217,7 @@ fn main() {
             )
         });
         let cp_sync = best_of(3, || {
-            let dst = root.path().join("cp-copy");
-            let _ = fs::remove_dir_all(&dst);
+            let dst = fresh("cp");
             settle();
             measure(
                 Command::new("sh")
@@ -223,9 +229,9 @@ fn main() {
         });
         let base = cp.wall + md5.wall;
         // (b) first apply on a fresh product.
-        let work = root.path().join("work");
+        let mut work = PathBuf::new();
         let first = best_of(3, || {
-            let _ = fs::remove_dir_all(&work);
+            work = fresh("work");
             copy_tree(&pristine, &work);
             settle();
             measure(&mut apply(&bin, &work))
@@ -233,10 +239,10 @@ fn main() {
         // (b') the same without waiting for the disk (CARBON_PATCHER_NO_SYNC=1, a test knob):
         // what the copying and hashing cost, apart from fsync.
         let first_nosync = best_of(3, || {
-            let _ = fs::remove_dir_all(&work);
-            copy_tree(&pristine, &work);
+            let w = fresh("work");
+            copy_tree(&pristine, &w);
             settle();
-            measure(apply(&bin, &work).env("CARBON_PATCHER_NO_SYNC", "1"))
+            measure(apply(&bin, &w).env("CARBON_PATCHER_NO_SYNC", "1"))
         });
         // (a) nothing changed.
         let noop = best_of(3, || measure(&mut apply(&bin, &work)));
@@ -314,9 +320,19 @@ fn main() {
         println!("  (d) apply, one jar replaced   {:>9.3} s  {:>6.1}% of (b)           peak RSS {:>6} kB", replace.wall.as_secs_f64(), 100.0 * replace.wall.as_secs_f64() / first.wall.as_secs_f64(), replace.max_rss_kb);
         println!("  (f) verify                    {:>9.3} s  {:>6.1}% of md5sum        peak RSS {:>6} kB", verify_warm.wall.as_secs_f64(), 100.0 * ratio(&verify_warm, md5.wall), verify_warm.max_rss_kb);
         println!("  (f') verify, no digest cache  {:>9.3} s  {:>6.1}% of md5sum        peak RSS {:>6} kB", verify_cold.wall.as_secs_f64(), 100.0 * ratio(&verify_cold, md5.wall), verify_cold.max_rss_kb);
-        let _ = fs::remove_dir_all(&work);
+        for i in 1..=copies {
+            for what in ["cp", "work"] {
+                let _ = fs::remove_dir_all(root.path().join(format!("{what}-{n}-{i}")));
+            }
+        }
         let _ = fs::remove_dir_all(&pristine);
-        let _ = fs::remove_dir_all(root.path().join("cp-copy"));
+        if n != last {
+            // ext4 without a journal reuses no inode within 30 s of its deletion and scans past
+            // each such inode to create a file: thousands just deleted would slow every copy of
+            // the next size, ours and the baselines alike, by an amount that depends on timing.
+            settle();
+            std::thread::sleep(Duration::from_secs(31));
+        }
     }
 }
 
