@@ -459,22 +459,27 @@ fn unreadable_input_is_refused_and_changes_nothing() {
         let t = tempfile::tempdir().unwrap();
         let p = product(t.path(), 8, true);
         let user = unprivileged(t.path());
-        let bad = path(&p);
-        let old_mode = fs::metadata(&bad).unwrap();
-        chmod(&bad, 0o000);
-        let before = product_snap(&p);
-        let out = Run::default().user(user).apply(&p);
-        assert_eq!(out.status.code(), Some(1), "{what}: {}", describe(&out));
-        let err = stderr(&out);
-        assert!(
-            err.contains(bad.to_str().unwrap()) && err.contains("Permission denied"),
-            "{what}: the message should name {} and the reason: {err}",
-            bad.display()
-        );
-        assert_same(&before, &product_snap(&p), what);
-        fs::set_permissions(&bad, old_mode.permissions()).unwrap();
-        assert_ok(&Run::default().user(user).apply(&p));
+        refused_while_unreadable(&p, user, &path(&p), what);
     }
+}
+
+/// Makes `bad` unreadable (mode 000) and checks that an apply as `user` is refused naming it and
+/// the reason, with nothing changed, then that it goes through once `bad` is readable again.
+fn refused_while_unreadable(p: &Product, user: Option<u32>, bad: &Path, what: &str) {
+    let old_mode = fs::metadata(bad).unwrap();
+    chmod(bad, 0o000);
+    let before = product_snap(p);
+    let out = Run::default().user(user).apply(p);
+    assert_eq!(out.status.code(), Some(1), "{what}: {}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(bad.to_str().unwrap()) && err.contains("Permission denied"),
+        "{what}: the message should name {} and the reason: {err}",
+        bad.display()
+    );
+    assert_same(&before, &product_snap(p), what);
+    fs::set_permissions(bad, old_mode.permissions()).unwrap();
+    assert_ok(&Run::default().user(user).apply(p));
 }
 
 /// The launcher's restore reads every file of `patch0000`, also those a patch then replaces in
@@ -490,20 +495,7 @@ fn an_unreadable_patch0000_file_that_a_patch_replaces_is_refused() {
     p.add_patch_jar("patch0009", &jar(5), &b(5), V, "patch0009");
     unprivileged(t.path());
     let bad = p.backup_dir().join(jar(2));
-    let old_mode = fs::metadata(&bad).unwrap();
-    chmod(&bad, 0o000);
-    let before = product_snap(&p);
-    let out = Run::default().user(user).apply(&p);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains(bad.to_str().unwrap()) && err.contains("Permission denied"),
-        "the message should name {} and the reason: {err}",
-        bad.display()
-    );
-    assert_same(&before, &product_snap(&p), "unreadable patch0000 file");
-    fs::set_permissions(&bad, old_mode.permissions()).unwrap();
-    assert_ok(&Run::default().user(user).apply(&p));
+    refused_while_unreadable(&p, user, &bad, "a patch0000 file a patch replaces");
 }
 
 // ---------------------------------------------------------------------------------------------
