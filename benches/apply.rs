@@ -327,11 +327,12 @@ fn main() {
         }
         let _ = fs::remove_dir_all(&pristine);
         if n != last {
-            // ext4 without a journal reuses no inode within 30 s of its deletion and scans past
-            // each such inode to create a file: thousands just deleted would slow every copy of
-            // the next size, ours and the baselines alike, by an amount that depends on timing.
+            // ext4 without a journal reuses no inode within 60 s of its deletion (once written
+            // back; `RECENTCY_MIN`) and scans past each such inode to create a file: thousands
+            // just deleted would slow every copy of the next size, ours and the baselines alike,
+            // by an amount that depends on timing.
             settle();
-            std::thread::sleep(Duration::from_secs(31));
+            std::thread::sleep(Duration::from_secs(61));
         }
     }
 }

@@ -41,9 +41,9 @@ struct Staged {
     backed_up: usize,
     /// (temporary file, target, the digest of what it holds) in `plugins`.
     files: Vec<(PathBuf, PathBuf, Md5Sum)>,
-    /// Targets that already hold the right bytes (with that digest), and the modification time
-    /// the launcher's rewrite would give them when theirs differs.
-    unchanged: Vec<(PathBuf, Md5Sum, Option<filetime::FileTime>)>,
+    /// Targets that already hold the right bytes, and the modification time the launcher's
+    /// rewrite would give them when theirs differs.
+    unchanged: Vec<(PathBuf, Option<filetime::FileTime>)>,
     /// (temporary file, target) of the metadata files that change.
     metadata: Vec<(PathBuf, PathBuf)>,
 }
@@ -142,7 +142,8 @@ pub fn execute(
     if !staged.metadata.is_empty() {
         fsops::sync_dir(&layout.metadata)?;
     }
-    if marker.exists() {
+    // Whatever stands under the marker's name, a dangling link included, goes now.
+    if fs::symlink_metadata(&marker).is_ok() {
         fsops::remove_leftover(&marker)?;
         fsops::sync_dir(&layout.metadata)?;
     }
@@ -172,21 +173,19 @@ fn stage(
                 progress,
             )?;
         }
-        // The launcher reads every file of patch0000 while it restores, also those a patch
-        // then replaces (which an apply never copies): one it could not read is refused here.
-        for src in &apply.overwritten_restores {
-            fs::File::open(src).with_context(|| format!("{}: cannot read", src.display()))?;
-        }
         for dir in &apply.mkdirs {
             staged.create_dir_all(&layout.plugins.join(dir))?;
         }
         let needs = needs(layout, apply, cache, progress)?;
+        let copies = needs.iter().filter(|n| **n == Need::Copy).count();
+        progress.stage("applying", copies);
         for ((rel, (src, checked)), need) in apply.writes.iter().zip(needs) {
             let target = layout.plugins.join(rel);
-            if let Need::Keep { md5, mtime } = need {
-                staged.unchanged.push((target, md5, mtime));
+            if let Need::Keep { mtime } = need {
+                staged.unchanged.push((target, mtime));
                 continue;
             }
+            progress.inc();
             let tmp = fsops::temp_beside(&target);
             let md5 = fsops::copy_new(src, &tmp, fsops::likeness(&target)?)
                 .with_context(|| format!("cannot stage the new {}", target.display()))?
@@ -303,11 +302,12 @@ fn commit_plugins(staged: &Staged, written: &mut Written, cache: &DigestCache) -
     }
     // The launcher's rewrite would give these their source's time: a metadata-only change,
     // safe under a running JVM.
-    for (target, md5, mtime) in &staged.unchanged {
+    for (target, mtime) in &staged.unchanged {
         if let Some(mtime) = mtime {
+            // Its change time moves, so its cache entry lapses and the next run reads it once:
+            // recording it here could pair bytes someone wrote since the comparison with the
+            // digest of the old ones.
             fsops::set_mtime(target, *mtime)?;
-            // Its change time moved: keep the digest cache's entry valid.
-            cache.record(target, *md5);
         }
         written.unchanged += 1;
     }
@@ -319,23 +319,25 @@ fn commit_plugins(staged: &Staged, written: &mut Written, cache: &DigestCache) -
 pub enum Need {
     /// The target is missing or holds other bytes.
     Copy,
-    /// The target already holds the right bytes, with digest `md5`; `mtime`: the source's
-    /// modification time, when the target's differs (the launcher's rewrite would give it).
-    Keep {
-        md5: Md5Sum,
-        mtime: Option<filetime::FileTime>,
-    },
+    /// The target already holds the right bytes; `mtime`: the source's modification time, when
+    /// the target's differs (the launcher's rewrite would give it that).
+    Keep { mtime: Option<filetime::FileTime> },
 }
 
 /// What each planned write needs, in the plan's order: a stat of each side and the digests
-/// (from the cache, else read), on every core when there are many. Reports progress.
+/// (from the cache, else read), on every core when there are many. Refuses first, as the
+/// launcher would fail on it, a file of `patch0000` its restore reads though a patch replaces
+/// it (which an apply never needs to copy). The first error in the plan's order is reported.
 pub fn needs(
     layout: &crate::layout::Layout,
     apply: &ApplyPlan,
     cache: &DigestCache,
     progress: &Progress,
 ) -> Result<Vec<Need>> {
-    progress.stage("applying", apply.writes.len());
+    for src in &apply.overwritten_restores {
+        fs::File::open(src).with_context(|| format!("{}: cannot read", src.display()))?;
+    }
+    progress.stage("comparing", apply.writes.len());
     let one = |(rel, (src, checked)): (&Rel, &(PathBuf, Option<Md5Sum>))| -> Result<Need> {
         let need = if crate::fault::full_rewrite() {
             Need::Copy
@@ -345,11 +347,12 @@ pub fn needs(
         progress.inc();
         Ok(need)
     };
-    if apply.writes.len() >= PARALLEL_COMPARE {
+    let needs: Vec<Result<Need>> = if apply.writes.len() >= PARALLEL_COMPARE {
         apply.writes.par_iter().map(one).collect()
     } else {
         apply.writes.iter().map(one).collect()
-    }
+    };
+    needs.into_iter().collect()
 }
 
 /// Compares a planned write's source `src` (its digest `checked` when the scan checked it)
@@ -384,7 +387,6 @@ fn compare(
     let want_time = filetime::FileTime::from_last_modification_time(&ms);
     let have_time = filetime::FileTime::from_last_modification_time(&mt);
     Ok(Need::Keep {
-        md5: have,
         mtime: (want_time != have_time).then_some(want_time),
     })
 }

@@ -21,10 +21,22 @@ pub const MAX_INFLATED_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// ends in `.jar` (case-sensitive, as the launcher checks).
 pub fn bundle_file_name(path: &Path, file_name: &str) -> Result<String> {
     check_line_safe(file_name)?;
-    if !is_jar_name(file_name) {
-        return Ok(file_name.to_string());
+    let manifest = if is_jar_name(file_name) {
+        manifest_bundle_name(path)?
+    } else {
+        None
+    };
+    Ok(name_in_plugins(file_name, manifest))
+}
+
+/// The name an entry called `file_name` gets in `plugins`, given the bundle name its manifest
+/// gives (read for a jar only; see [`manifest_bundle_name`]): that one for a jar that has it,
+/// else its own. The scan calls this with a name from the digest cache.
+pub fn name_in_plugins(file_name: &str, manifest: Option<String>) -> String {
+    match manifest {
+        Some(name) if is_jar_name(file_name) => name,
+        _ => file_name.to_string(),
     }
-    Ok(manifest_bundle_name(path)?.unwrap_or_else(|| file_name.to_string()))
 }
 
 /// Whether the launcher reads the manifest of an entry so named.

@@ -50,17 +50,21 @@ pub fn likeness(target: &Path) -> Result<Likeness> {
             mode: Some(m.permissions().mode() & 0o7777),
             owner: root.then(|| (m.uid(), m.gid())),
         }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let parent = target.parent().unwrap_or(Path::new("."));
-            let owner = if root {
-                fs::metadata(parent).ok().map(|m| (m.uid(), m.gid()))
-            } else {
-                None
-            };
-            Ok(Likeness { mode: None, owner })
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(likeness_of_new(target)),
         Err(e) => Err(e).with_context(|| format!("{}: cannot read", target.display())),
     }
+}
+
+/// The [`Likeness`] of a file that replaces nothing: the default mode, the owner of its directory
+/// (when running as root).
+fn likeness_of_new(target: &Path) -> Likeness {
+    let parent = target.parent().unwrap_or(Path::new("."));
+    let owner = if running_as_root() {
+        fs::metadata(parent).ok().map(|m| (m.uid(), m.gid()))
+    } else {
+        None
+    };
+    Likeness { mode: None, owner }
 }
 
 fn apply_likeness(f: &File, path: &Path, like: Likeness) -> Result<()> {
@@ -273,7 +277,8 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
 /// on failure leaves nothing it created.
 pub fn write_marker(path: &Path, text: &[u8]) -> Result<bool> {
     space_point(path)?;
-    let like = likeness(path)?;
+    // Never a stat through whatever stands under the name: only a new file gets written.
+    let like = likeness_of_new(path);
     let file = match OpenOptions::new().write(true).create_new(true).open(path) {
         Ok(f) => Some(f),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => None,
@@ -592,6 +597,11 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &planted).unwrap();
         assert!(!write_marker(&planted, b"marker\n").unwrap());
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        // A dangling link counts as there too (and the run that commits removes it).
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        assert!(!write_marker(&dangling, b"marker\n").unwrap());
+        assert!(!dir.path().join("nowhere").exists());
     }
 
     #[test]

@@ -342,7 +342,7 @@ fn read_source(
         };
         match known {
             Some((manifest_name, md5)) => entries.push(Some(Entry {
-                bundle_name: manifest_name.unwrap_or_else(|| entry_name.clone()),
+                bundle_name: bundle::name_in_plugins(&entry_name, manifest_name),
                 name: entry_name,
                 path,
                 md5,
@@ -366,7 +366,7 @@ fn read_source(
         Ok((
             i,
             Entry {
-                bundle_name: manifest_name.unwrap_or_else(|| entry_name.clone()),
+                bundle_name: bundle::name_in_plugins(&entry_name, manifest_name),
                 name: entry_name,
                 path,
                 md5,
@@ -494,7 +494,7 @@ fn read_tree(root: &Path, temps: &mut Vec<PathBuf>) -> Result<Tree> {
                 e.path().display()
             )
         })?;
-        if is_ours(name.as_bytes()) {
+        if name.starts_with(TEMP_PREFIX) {
             temps.push(e.path().to_path_buf());
             if e.file_type().is_dir() {
                 walk.skip_current_dir();
@@ -592,6 +592,7 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
         pre_patched_dir,
         pre_patched_jars,
         stale_temps,
-        interrupted: layout.apply_marker().exists(),
+        // Anything under the marker's name counts, even a link that leads nowhere.
+        interrupted: fs::symlink_metadata(layout.apply_marker()).is_ok(),
     })
 }
