@@ -142,8 +142,8 @@ pub fn execute(
     if !staged.metadata.is_empty() {
         fsops::sync_dir(&layout.metadata)?;
     }
-    // Whatever stands under the marker's name, a dangling link included, goes now.
-    if fs::symlink_metadata(&marker).is_ok() {
+    // Ours, or an interrupted run's (whatever stands under its name, a dangling link too).
+    if created_marker || scan.interrupted {
         fsops::remove_leftover(&marker)?;
         fsops::sync_dir(&layout.metadata)?;
     }

@@ -33,10 +33,7 @@ pub fn bundle_file_name(path: &Path, file_name: &str) -> Result<String> {
 /// gives (read for a jar only; see [`manifest_bundle_name`]): that one for a jar that has it,
 /// else its own. The scan calls this with a name from the digest cache.
 pub fn name_in_plugins(file_name: &str, manifest: Option<String>) -> String {
-    match manifest {
-        Some(name) if is_jar_name(file_name) => name,
-        _ => file_name.to_string(),
-    }
+    manifest.unwrap_or_else(|| file_name.to_string())
 }
 
 /// Whether the launcher reads the manifest of an entry so named.

@@ -370,20 +370,6 @@ impl DigestCache {
         self.lookup(m).map(|e| e.md5)
     }
 
-    /// [`DigestCache::md5_with`] for a file that is about to be applied: one that changed while
-    /// it was read is refused.
-    pub fn md5_steady(&self, path: &Path, m: &fs::Metadata) -> Result<Md5Sum> {
-        if let Some(md5) = self.known_md5(m) {
-            return Ok(md5);
-        }
-        let sum = md5_file(path).context("cannot read")?;
-        if !unchanged_since(path, m) {
-            anyhow::bail!("changed while being read (still being written?)");
-        }
-        self.store(path, m, sum, None, false);
-        Ok(sum)
-    }
-
     /// What a full check of the jar whose metadata is `m` gave (the bundle name its manifest
     /// gives it, `None` when it names none) and its MD5, when the cache knows the jar as it is.
     pub fn known_jar(&self, m: &fs::Metadata) -> Option<(Option<String>, Md5Sum)> {
@@ -392,26 +378,25 @@ impl DigestCache {
         Some(((!bundle.is_empty()).then_some(bundle), e.md5))
     }
 
-    /// [`DigestCache::known_jar`], computing it (`check`: the full check of the jar) when the
-    /// file changed since it was last seen. `m` is the file's metadata, taken after the cache was
-    /// loaded. Only what the bytes decide is cached, never what the entry's name does: a hard
-    /// link under another name reads the same.
-    pub fn jar_with(
+    /// Reads a patch entry the cache does not know (metadata `m`, taken after the cache was
+    /// loaded): for a jar, first `check` (its full check, giving the bundle name its manifest
+    /// gives), then its digest, both cached; a file that changed while it was read is refused.
+    /// Only what the bytes decide is cached, never what the entry's name does: a hard link under
+    /// another name reads the same.
+    pub fn read_entry(
         &self,
         path: &Path,
         m: &fs::Metadata,
+        jar: bool,
         check: impl FnOnce() -> Result<Option<String>>,
     ) -> Result<(Option<String>, Md5Sum)> {
-        if let Some(known) = self.known_jar(m) {
-            return Ok(known);
-        }
-        let name = check()?;
-        let sum = md5_file(path)?;
-        // Checked and hashed in two reads: both must have seen the same file.
+        let name = if jar { check()? } else { None };
+        let sum = md5_file(path).context("cannot read")?;
         if !unchanged_since(path, m) {
             anyhow::bail!("changed while being read (still being written?)");
         }
-        self.store(path, m, sum, Some(name.clone().unwrap_or_default()), false);
+        let bundle = jar.then(|| name.clone().unwrap_or_default());
+        self.store(path, m, sum, bundle, false);
         Ok((name, sum))
     }
 

@@ -207,12 +207,7 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
 fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
     let layout = &scan.layout;
     let mut plan = ApplyPlan {
-        // The scan has already listed the leftovers at the top of plugins.
-        stale_temps: trees
-            .stale_temps
-            .into_iter()
-            .filter(|t| !scan.stale_temps.contains(t))
-            .collect(),
+        stale_temps: trees.stale_temps,
         ..ApplyPlan::default()
     };
     // What plugins will look like, to refuse a file landing on a directory (or the reverse)

@@ -308,6 +308,16 @@ fn candidates(dir: &Path, layout: &Layout, temps: &mut Vec<PathBuf>) -> Result<V
 /// Reads the entries of a patch dir or a service pack's `lib`: every entry must be a regular
 /// file, every `.jar` a sound jar.
 /// `what` names the dir for messages; `why` says how the launcher fails on a directory in it.
+/// A patch entry, named in `plugins` as the launcher names it.
+fn named_entry(name: String, path: PathBuf, manifest_name: Option<String>, md5: Md5Sum) -> Entry {
+    Entry {
+        bundle_name: bundle::name_in_plugins(&name, manifest_name),
+        name,
+        path,
+        md5,
+    }
+}
+
 fn read_source(
     name: &str,
     dir: &Path,
@@ -341,12 +351,9 @@ fn read_source(
             cache.known_md5(&md).map(|md5| (None, md5))
         };
         match known {
-            Some((manifest_name, md5)) => entries.push(Some(Entry {
-                bundle_name: bundle::name_in_plugins(&entry_name, manifest_name),
-                name: entry_name,
-                path,
-                md5,
-            })),
+            Some((manifest_name, md5)) => {
+                entries.push(Some(named_entry(entry_name, path, manifest_name, md5)))
+            }
             None => {
                 unknown.push((entries.len(), entry_name, path, md));
                 entries.push(None);
@@ -356,22 +363,12 @@ fn read_source(
     // Checking and hashing what the cache does not know, on every core when there is more than
     // one (a run that changes nothing starts no threads); the first error in listing order.
     let check = |(i, entry_name, path, md): (usize, String, PathBuf, fs::Metadata)| {
-        let (manifest_name, md5) = if bundle::is_jar_name(&entry_name) {
-            cache.jar_with(&path, &md, || bundle::manifest_bundle_name(&path))
-        } else {
-            // Copied under its own name; the launcher never looks inside.
-            cache.md5_steady(&path, &md).map(|md5| (None, md5))
-        }
-        .with_context(|| format!("{}", path.display()))?;
-        Ok((
-            i,
-            Entry {
-                bundle_name: bundle::name_in_plugins(&entry_name, manifest_name),
-                name: entry_name,
-                path,
-                md5,
-            },
-        ))
+        // A non-jar is copied under its own name; the launcher never looks inside.
+        let jar = bundle::is_jar_name(&entry_name);
+        let (manifest_name, md5) = cache
+            .read_entry(&path, &md, jar, || bundle::manifest_bundle_name(&path))
+            .with_context(|| format!("{}", path.display()))?;
+        Ok((i, named_entry(entry_name, path, manifest_name, md5)))
     };
     let checked: Vec<Result<(usize, Entry)>> = if unknown.len() > 1 {
         unknown.into_par_iter().map(check).collect()
@@ -520,7 +517,13 @@ fn read_tree(root: &Path, temps: &mut Vec<PathBuf>) -> Result<Tree> {
 /// Reads the trees an apply copies. Called only when a run applies.
 pub fn read_trees(scan: &Scan) -> Result<Trees> {
     let mut trees = Trees::default();
-    trees.plugins = read_tree(&scan.layout.plugins, &mut trees.stale_temps)?;
+    let mut plugin_temps = Vec::new();
+    trees.plugins = read_tree(&scan.layout.plugins, &mut plugin_temps)?;
+    // Those at the top the scan has reported already.
+    let top = |t: &PathBuf| t.parent() == Some(scan.layout.plugins.as_path());
+    trees
+        .stale_temps
+        .extend(plugin_temps.into_iter().filter(|t| !top(t)));
     if scan.backup == Backup::Present {
         trees.backup = Some(read_tree(&scan.layout.backup(), &mut trees.stale_temps)?);
     }

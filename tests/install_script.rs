@@ -9,21 +9,15 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::{assert_parses, describe};
+
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/install.sh")
 }
 
 fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_carbon-patcher")
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout:\n{}--- stderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn run(args: &[&str]) -> Output {
@@ -106,12 +100,7 @@ fn expected_pages() -> Vec<String> {
 
 #[test]
 fn script_parses() {
-    let out = Command::new("bash")
-        .arg("-n")
-        .arg(script())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", describe(&out));
+    assert_parses("bash", &script());
 }
 
 #[test]
@@ -173,12 +162,10 @@ fn install_is_complete_idempotent_keeps_an_edited_config_and_uninstalls() {
         mode(&prefix.join("share/carbon-patcher/launcher/install-hook.sh")),
         0o755
     );
-    let bash = Command::new("bash")
-        .arg("-n")
-        .arg(prefix.join("share/bash-completion/completions/carbon-patcher"))
-        .output()
-        .unwrap();
-    assert!(bash.status.success(), "{}", describe(&bash));
+    assert_parses(
+        "bash",
+        &prefix.join("share/bash-completion/completions/carbon-patcher"),
+    );
 
     // One gzipped page per page the binary writes, each gunzipping to that page.
     let man1 = prefix.join("share/man/man1");

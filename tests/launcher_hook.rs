@@ -198,12 +198,7 @@ fn dir_names(dir: &Path) -> Vec<String> {
 #[test]
 fn scripts_parse_with_sh_n() {
     for f in ["carbon-patcher-hook.sh", "install-hook.sh"] {
-        let out = Command::new("/bin/sh")
-            .arg("-n")
-            .arg(launcher_dir().join(f))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{f}: {}", describe(&out));
+        assert_parses("/bin/sh", &launcher_dir().join(f));
     }
 }
 
@@ -236,12 +231,7 @@ fn install_is_idempotent_keeps_a_backup_and_uninstalls() {
         fs::metadata(&script).unwrap().permissions().mode() & 0o777,
         0o755
     );
-    let parse = Command::new("/bin/sh")
-        .arg("-n")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(parse.status.success(), "{}", describe(&parse));
+    assert_parses("/bin/sh", &script);
 
     // Again: nothing to do, no second backup.
     let files = dir_names(&bin);

@@ -231,6 +231,18 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+/// Asserts that `shell -n` parses `script` (a syntax check that runs nothing).
+pub fn assert_parses(shell: &str, script: &Path) {
+    let out = Command::new(shell).arg("-n").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} -n {}: {}",
+        shell,
+        script.display(),
+        describe(&out)
+    );
+}
+
 /// Asserts a run exited 0, showing its standard error otherwise.
 pub fn assert_ok(out: &Output) {
     assert_eq!(
