@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::layout::PathSettings;
+use crate::launcher::layout::PathSettings;
 
 /// Exit codes, one table for every command.
 pub mod exit {
@@ -166,12 +166,12 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     let v: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    crate::config::seconds(v).map_err(|e| e.to_string())
+    crate::commands::watch::config::seconds(v).map_err(|e| e.to_string())
 }
 
 impl WatchArgs {
-    pub fn flags(&self) -> crate::config::WatchFlags {
-        crate::config::WatchFlags {
+    pub fn flags(&self) -> crate::commands::watch::config::WatchFlags {
+        crate::commands::watch::config::WatchFlags {
             paths: self.paths.settings(),
             settle: self.settle,
             poll: self.poll,

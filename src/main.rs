@@ -11,13 +11,14 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use carbon_patcher::cli::{exit, ApplyArgs, Cli, Command, DemoArgs, ReportArgs, WatchArgs};
-use carbon_patcher::conflicts::Conflicts;
-use carbon_patcher::layout::Layout;
-use carbon_patcher::oneshot::{self, outcome_code, report_error};
-use carbon_patcher::preview::Preview;
-use carbon_patcher::progress::Progress;
-use carbon_patcher::status::{Status, VerifyReport};
-use carbon_patcher::{demo, install, manual, run_apply, shelve, watch, Prepared};
+use carbon_patcher::commands::apply::{self as oneshot, outcome_code, report_error};
+use carbon_patcher::commands::conflicts::Conflicts;
+use carbon_patcher::commands::plan::Preview;
+use carbon_patcher::commands::status::{Status, VerifyReport};
+use carbon_patcher::commands::{demo, install, man as manual, revert as shelve, watch};
+use carbon_patcher::launcher::layout::Layout;
+use carbon_patcher::product::progress::Progress;
+use carbon_patcher::product::{run_apply, Prepared};
 
 /// Operational logging through `tracing`: to standard error (journald keeps it), and to a daily
 /// rolling file in `log_dir` when given. `CARBON_PATCHER_LOG` takes any `tracing` filter.
@@ -120,7 +121,7 @@ fn main() -> ExitCode {
             exit::OK
         })),
     };
-    carbon_patcher::fault::report();
+    carbon_patcher::fs::fault::report();
     ExitCode::from(code as u8)
 }
 

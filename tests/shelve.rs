@@ -339,7 +339,7 @@ fn a_running_server_refuses_unless_no_apply_or_while_running() {
     assert_eq!(plugin(&p, "a_1.jar"), bundle_jar("a", "1", "p1"));
     assert_ok(&cmd(&p, "restore", &["patch0002", "--while-running"]));
     assert_eq!(snapshot(&p.plugins()), plugins);
-    assert!(carbon_patcher::server::detect(&p.home).is_running());
+    assert!(carbon_patcher::product::server::detect(&p.home).is_running());
     server.kill().unwrap();
     server.wait().unwrap();
 }

@@ -275,7 +275,7 @@ pub fn fake_server(home: &Path) -> std::process::Child {
         .unwrap();
     fs::write(home.join("wso2carbon.pid"), format!("{}\n", child.id())).unwrap();
     let t = std::time::Instant::now();
-    while !carbon_patcher::server::detect(home).is_running() {
+    while !carbon_patcher::product::server::detect(home).is_running() {
         assert!(
             t.elapsed() < std::time::Duration::from_secs(5),
             "fake server not seen"

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use anyhow::{bail, Result};
 
-use crate::digest::Md5Sum;
-use crate::java::{self, JavaHashMap};
-use crate::layout::BACKUP_DIR;
+use crate::fs::digest::Md5Sum;
+use crate::launcher::java::{self, JavaHashMap};
+use crate::launcher::layout::BACKUP_DIR;
 
 /// What detection found: the `PatchUtils` lines it logs, and whether anything counts as changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -9,14 +9,14 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::apply;
-use crate::carbon_log::{Level, LogLine};
-use crate::layout::Layout;
-use crate::plan::Plan;
-use crate::progress::Progress;
-use crate::scan::Kind;
-use crate::verify;
-use crate::Prepared;
+use crate::launcher::layout::Layout;
+use crate::launcher::log::{Level, LogLine};
+use crate::launcher::plan::Plan;
+use crate::product::apply;
+use crate::product::progress::Progress;
+use crate::product::scan::Kind;
+use crate::product::verify;
+use crate::product::Prepared;
 
 /// Bumped only when a field changes meaning or goes away; new fields may be added.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -117,13 +117,13 @@ fn warnings_after(layout: &Layout, p: &Prepared) -> Result<Vec<String>> {
             layout,
             &p.plan,
             &p.cache,
-            &crate::progress::Progress::hidden(),
+            &crate::product::progress::Progress::hidden(),
         );
     };
     let mut warnings = Vec::new();
     for (name, jar) in p.plan.latest.iter() {
         let target = layout.plugins.join(name);
-        let will_hold = match apply.writes.get(&crate::scan::Rel::new(name)) {
+        let will_hold = match apply.writes.get(&crate::product::scan::Rel::new(name)) {
             Some((_, Some(md5))) => Some(*md5),
             Some((src, None)) => Some(
                 p.cache

@@ -13,15 +13,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::carbon_log::CarbonLog;
-use crate::digest::Md5Sum;
-use crate::digest_cache::DigestCache;
-use crate::fsops;
-use crate::plan::{ApplyPlan, Plan};
+use crate::fs::digest::Md5Sum;
+use crate::fs::ops as fsops;
+use crate::launcher::log::CarbonLog;
+use crate::launcher::plan::{ApplyPlan, Plan};
+use crate::product::digest_cache::DigestCache;
 use rayon::prelude::*;
 
-use crate::progress::Progress;
-use crate::scan::{Kind, Rel, Scan, BACKUP_STAGING};
+use crate::product::progress::Progress;
+use crate::product::scan::{Kind, Rel, Scan, BACKUP_STAGING};
 
 /// What a run did to `plugins`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -329,7 +329,7 @@ pub enum Need {
 /// launcher would fail on it, a file of `patch0000` its restore reads though a patch replaces
 /// it (which an apply never needs to copy). The first error in the plan's order is reported.
 pub fn needs(
-    layout: &crate::layout::Layout,
+    layout: &crate::launcher::layout::Layout,
     apply: &ApplyPlan,
     cache: &DigestCache,
     progress: &Progress,
@@ -339,7 +339,7 @@ pub fn needs(
     }
     progress.stage("comparing", apply.writes.len());
     let one = |(rel, (src, checked)): (&Rel, &(PathBuf, Option<Md5Sum>))| -> Result<Need> {
-        let need = if crate::fault::full_rewrite() {
+        let need = if crate::fs::fault::full_rewrite() {
             Need::Copy
         } else {
             compare(src, *checked, &layout.plugins.join(rel), cache)?

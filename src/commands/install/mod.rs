@@ -14,14 +14,14 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::bundle;
 use crate::cli::{exit, InstallArgs};
-use crate::digest_cache::DigestCache;
-use crate::fsops::{self, CopyOptions, Links};
-use crate::layout::{self, Layout};
-use crate::oneshot::{self, report_error};
-use crate::scan::{self, Scan};
-use crate::Prepared;
+use crate::commands::apply::{self as oneshot, report_error};
+use crate::fs::ops::{self as fsops, CopyOptions, Links};
+use crate::launcher::bundle;
+use crate::launcher::layout::{self, Layout};
+use crate::product::digest_cache::DigestCache;
+use crate::product::scan::{self, Scan};
+use crate::product::Prepared;
 
 /// What all extracted entries of one zip may inflate to (a service pack: hundreds of MB).
 pub const MAX_EXTRACTED_BYTES: u64 = 4 * 1024 * 1024 * 1024;
@@ -94,7 +94,7 @@ impl Algo {
 }
 
 fn hash<D: sha2::Digest>(r: impl Read) -> io::Result<String> {
-    let sum = crate::digest::digest_reader::<D>(r)?;
+    let sum = crate::fs::digest::digest_reader::<D>(r)?;
     Ok(sum.iter().map(|b| format!("{b:02x}")).collect())
 }
 

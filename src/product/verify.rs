@@ -6,12 +6,12 @@ use std::fs;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::carbon_log::{LogLine, Logger};
-use crate::digest::Md5Sum;
-use crate::digest_cache::DigestCache;
-use crate::layout::Layout;
-use crate::plan::{LatestJar, Plan};
-use crate::progress::Progress;
+use crate::fs::digest::Md5Sum;
+use crate::launcher::layout::Layout;
+use crate::launcher::log::{LogLine, Logger};
+use crate::launcher::plan::{LatestJar, Plan};
+use crate::product::digest_cache::DigestCache;
+use crate::product::progress::Progress;
 
 /// What verification found for one latest jar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

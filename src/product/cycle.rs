@@ -8,10 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::layout::Layout;
-use crate::lock::{self, DirLock, LockError};
-use crate::server::{self, Server};
-use crate::{Outcome, Prepared};
+use crate::launcher::layout::Layout;
+use crate::product::lock::{self, DirLock, LockError};
+use crate::product::server::{self, Server};
+use crate::product::{Outcome, Prepared};
 
 #[derive(Debug, Clone, Copy)]
 pub struct CycleOptions {
@@ -80,9 +80,9 @@ pub fn run_cycle(layout: &Layout, opts: CycleOptions) -> CycleResult {
         return CycleResult::UpToDate;
     }
     let progress = if opts.progress {
-        crate::progress::Progress::on_terminal()
+        crate::product::progress::Progress::on_terminal()
     } else {
-        crate::progress::Progress::hidden()
+        crate::product::progress::Progress::hidden()
     };
     match prepared.run_with(opts.console, &progress) {
         Ok(o) => CycleResult::Ran(o),
@@ -176,14 +176,14 @@ impl Summary {
 /// The service pack and the patch dirs `prePatchedDir.txt` records (`patch0000` aside).
 pub fn applied(pre_patched_dir: &Path) -> (Option<String>, Vec<String>) {
     let text = std::fs::read_to_string(pre_patched_dir).unwrap_or_default();
-    let lines = crate::java::read_lines(&text);
+    let lines = crate::launcher::java::read_lines(&text);
     let sp = lines
         .iter()
         .find(|l| l.starts_with("servicepack"))
         .map(|s| s.to_string());
     let patches = lines
         .iter()
-        .filter(|l| l.starts_with("patch") && **l != crate::layout::BACKUP_DIR)
+        .filter(|l| l.starts_with("patch") && **l != crate::launcher::layout::BACKUP_DIR)
         .map(|l| l.to_string())
         .collect();
     (sp, patches)

@@ -13,12 +13,12 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::bundle;
 use crate::cli::{exit, ApplyControl, PathArgs, RestoreArgs, RevertArgs};
-use crate::fsops::{self, CopyOptions, Links};
-use crate::layout::{self, Layout};
-use crate::oneshot::{self, report_error};
-use crate::scan::TEMP_PREFIX;
+use crate::commands::apply::{self as oneshot, report_error};
+use crate::fs::ops::{self as fsops, CopyOptions, Links};
+use crate::launcher::bundle;
+use crate::launcher::layout::{self, Layout};
+use crate::product::scan::TEMP_PREFIX;
 
 /// The state-dir file that remembers the last `--backup DIR`.
 pub const REMEMBERED_BACKUP: &str = "revert-backup-dir";
@@ -518,7 +518,7 @@ pub fn restore(args: &RestoreArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::PathSettings;
+    use crate::launcher::layout::PathSettings;
 
     fn layout(home: &Path) -> Layout {
         Layout::resolve(&PathSettings {

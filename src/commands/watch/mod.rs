@@ -1,8 +1,11 @@
 //! `watch`: the long-running watcher. Kept in three parts, as in watchexec: the *sources* (file
 //! system events through a debouncer, signals) feed one channel; the *loop* turns them into
 //! decisions (a patch must be quiet for the settle time; a deferred change waits for the server
-//! to stop); each decision runs the same [`cycle`](crate::cycle) the one-shot `apply` runs, and
+//! to stop); each decision runs the same [`cycle`](crate::product::cycle) the one-shot `apply` runs, and
 //! its summary goes to the status file, the metrics file and systemd.
+
+pub mod config;
+pub mod metrics;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -18,13 +21,12 @@ use notify_debouncer_full::{
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::cli::exit;
-use crate::config::{ConfigFile, WatchFlags, WatchSettings};
-use crate::cycle::{run_cycle, CycleOptions, CycleResult, Summary};
-use crate::layout::{Layout, BACKUP_DIR};
-use crate::lock::{self, LockError};
-use crate::metrics;
-use crate::scan::{BACKUP_STAGING, TEMP_PREFIX};
-use crate::server;
+use crate::commands::watch::config::{ConfigFile, WatchFlags, WatchSettings};
+use crate::launcher::layout::{Layout, BACKUP_DIR};
+use crate::product::cycle::{run_cycle, CycleOptions, CycleResult, Summary};
+use crate::product::lock::{self, LockError};
+use crate::product::scan::{BACKUP_STAGING, TEMP_PREFIX};
+use crate::product::server;
 
 /// Events closer together than this are one burst.
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -246,7 +248,7 @@ impl Watcher {
                 tracing::warn!("cannot write the metrics file: {e:#}");
             }
         }
-        if let Err(e) = crate::fsops::create_dir_all_owned(&self.layout.state_dir)
+        if let Err(e) = crate::fs::ops::create_dir_all_owned(&self.layout.state_dir)
             .and_then(|_| metrics::write_status(&self.layout.state_dir.join(STATUS_FILE), summary))
         {
             tracing::warn!("cannot write the status file: {e:#}");
@@ -506,7 +508,7 @@ fn fs_error(w: &Watcher, fs: &mut FsWatch, tx: &Sender<Msg>, e: &notify::Error) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::PathSettings;
+    use crate::launcher::layout::PathSettings;
 
     #[test]
     fn relevance_of_paths() {

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::cycle::Summary;
-use crate::fsops;
+use crate::fs::ops as fsops;
+use crate::product::cycle::Summary;
 
 pub const RESULTS: [&str; 7] = [
     "applied",

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::carbon_log::{LogLine, Logger};
-use crate::detect::{self, DetectError};
-use crate::digest::Md5Sum;
-use crate::java::{self, JavaHashMap};
-use crate::layout::BACKUP_DIR;
-use crate::scan::{Backup, Kind, Rel, Scan, Source, Trees};
+use crate::fs::digest::Md5Sum;
+use crate::launcher::detect::{self, DetectError};
+use crate::launcher::java::{self, JavaHashMap};
+use crate::launcher::layout::BACKUP_DIR;
+use crate::launcher::log::{LogLine, Logger};
+use crate::product::scan::{Backup, Kind, Rel, Scan, Source, Trees};
 
 /// One entry of the launcher's latest-jars map: where the jar comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 
-use crate::bundle;
-use crate::digest::Md5Sum;
-use crate::digest_cache::DigestCache;
-use crate::java;
-use crate::layout::{self, Layout};
+use crate::fs::digest::Md5Sum;
+use crate::launcher::bundle;
+use crate::launcher::java;
+use crate::launcher::layout::{self, Layout};
+use crate::product::digest_cache::DigestCache;
 
 /// Our own temporary names. They start with a dot, never with `patch` or `servicepack`, so the
 /// launcher never takes them for patches.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::layout::PathSettings;
+use crate::launcher::layout::PathSettings;
 
 /// The file as written. Every key is optional.
 #[derive(Debug, Default, Deserialize, Clone, PartialEq)]

@@ -182,7 +182,7 @@ impl CarbonLog {
 
     fn append_in_place(&self, text: &str) -> Result<()> {
         if let Some(dir) = self.path.parent() {
-            crate::fsops::create_dir_all_owned(dir)?;
+            crate::fs::ops::create_dir_all_owned(dir)?;
         }
         let existed = self.path.exists();
         let mut f = OpenOptions::new()
@@ -192,13 +192,13 @@ impl CarbonLog {
             .with_context(|| format!("{}: cannot open", self.path.display()))?;
         if !existed {
             // log4j in the server appends to it later, as the product's user.
-            crate::fsops::own_like_parent(&self.path)?;
+            crate::fs::ops::own_like_parent(&self.path)?;
         }
         let before = f
             .metadata()
             .with_context(|| format!("{}: cannot read", self.path.display()))?
             .len();
-        let written = crate::fault::point(&self.path, crate::fault::Space::Takes)
+        let written = crate::fs::fault::point(&self.path, crate::fs::fault::Space::Takes)
             .and_then(|()| f.write_all(text.as_bytes()));
         if let Err(e) = written {
             let _ = f.set_len(before);

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 
-use crate::fault::{self, Space};
-use crate::scan::TEMP_PREFIX;
+use crate::fs::fault::{self, Space};
+use crate::product::scan::TEMP_PREFIX;
 
 /// A fault point (see [`fault`]) for a change that takes no space, as an error of ours.
 fn point(path: &Path) -> Result<()> {
@@ -141,7 +141,7 @@ pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<Copied> {
         .create_new(true)
         .open(dst)
         .with_context(|| format!("{}: cannot create", dst.display()))?;
-    let filled = (|| -> Result<crate::digest::Md5Sum> {
+    let filled = (|| -> Result<crate::fs::digest::Md5Sum> {
         let (sum, len) = copy_hashing(&mut input, &out)
             .with_context(|| format!("cannot copy {} to {}", src.display(), dst.display()))?;
         if len != src_md.len() {
@@ -176,14 +176,14 @@ pub fn copy_new(src: &Path, dst: &Path, like: Likeness) -> Result<Copied> {
 /// What [`copy_new`] copied.
 pub struct Copied {
     /// The MD5 of the bytes copied.
-    pub md5: crate::digest::Md5Sum,
+    pub md5: crate::fs::digest::Md5Sum,
     /// The source's metadata, taken before its bytes were read (for the digest cache).
     pub source: fs::Metadata,
 }
 
 /// Copies `input` to `out`, hashing what passes, in large blocks: `io::copy`'s 8 KiB would
 /// cost two system calls per 8 KiB of a plugins dir of hundreds of MB.
-fn copy_hashing(input: &mut File, mut out: &File) -> io::Result<(crate::digest::Md5Sum, u64)> {
+fn copy_hashing(input: &mut File, mut out: &File) -> io::Result<(crate::fs::digest::Md5Sum, u64)> {
     let mut hasher = <md5::Md5 as md5::Digest>::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut len = 0u64;
@@ -199,7 +199,7 @@ fn copy_hashing(input: &mut File, mut out: &File) -> io::Result<(crate::digest::
         len += n as u64;
     }
     Ok((
-        crate::digest::Md5Sum(md5::Digest::finalize(hasher).into()),
+        crate::fs::digest::Md5Sum(md5::Digest::finalize(hasher).into()),
         len,
     ))
 }

@@ -11,12 +11,12 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::exit;
-use crate::cycle::{self, Summary};
-use crate::layout::Layout;
-use crate::progress::Progress;
-use crate::server::{self, Server};
-use crate::verify::{self, State};
-use crate::{lock, Prepared};
+use crate::launcher::layout::Layout;
+use crate::product::cycle::{self, Summary};
+use crate::product::progress::Progress;
+use crate::product::server::{self, Server};
+use crate::product::verify::{self, State};
+use crate::product::{lock, Prepared};
 
 /// Bumped only when a field changes meaning or goes away; new fields may be added.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -118,9 +118,10 @@ fn local(t: SystemTime) -> String {
 
 fn watcher(layout: &Layout) -> Option<WatcherStatus> {
     let pid = lock::holder_of(&layout.carbon_home);
-    let summary: Option<Summary> = std::fs::read(layout.state_dir.join(crate::watch::STATUS_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let summary: Option<Summary> =
+        std::fs::read(layout.state_dir.join(crate::commands::watch::STATUS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
     if pid.is_none() && summary.is_none() {
         return None;
     }
@@ -148,7 +149,7 @@ impl Status {
             Server::Running { pid } => (Some(pid), server::started(pid)),
             Server::NotRunning => (None, None),
         };
-        let last_apply = crate::last_apply(layout);
+        let last_apply = crate::product::last_apply(layout);
         // Unknown start time: say nothing rather than ask for a restart forever.
         let restart_needed = match (pid, started, last_apply) {
             (Some(_), Some(started), Some(applied)) => applied > started + START_TIME_SLACK,
@@ -262,7 +263,7 @@ impl Status {
         let restart = if self.restart_needed {
             format!(
                 "needed: plugins changed at {}, after the server started",
-                crate::last_apply(layout).map_or("?".into(), local)
+                crate::product::last_apply(layout).map_or("?".into(), local)
             )
         } else {
             "not needed".into()

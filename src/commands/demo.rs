@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use include_dir::{include_dir, Dir};
 
-use crate::layout::{Layout, PathSettings};
+use crate::launcher::layout::{Layout, PathSettings};
 
 static SAMPLE_PRODUCT: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/sample-product");
 

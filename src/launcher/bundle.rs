@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::manifest;
+use crate::launcher::manifest;
 
 const MANIFEST_NAME: &str = "META-INF/MANIFEST.MF";
 /// Real manifests are kilobytes; this bounds what a hostile entry can make us inflate.

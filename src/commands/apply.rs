@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use crate::cli::{exit, ApplyControl};
-use crate::config::DEFAULT_LOCK_TIMEOUT;
-use crate::cycle::{run_cycle, CycleOptions, CycleResult};
-use crate::layout::Layout;
-use crate::lock::{DirLock, LockError};
-use crate::server::{self, Server};
-use crate::Outcome;
+use crate::commands::watch::config::DEFAULT_LOCK_TIMEOUT;
+use crate::launcher::layout::Layout;
+use crate::product::cycle::{run_cycle, CycleOptions, CycleResult};
+use crate::product::lock::{DirLock, LockError};
+use crate::product::server::{self, Server};
+use crate::product::Outcome;
 
 /// Prints an error with its whole context chain (the file and the reason), once.
 pub fn report_error(e: &anyhow::Error) {
@@ -77,7 +77,7 @@ pub fn lock(layout: &Layout, control: &ApplyControl) -> Result<DirLock, i32> {
         return Err(exit::ERROR);
     }
     let timeout = lock_timeout(control);
-    match crate::cycle::take_cycle_lock(layout, timeout) {
+    match crate::product::cycle::take_cycle_lock(layout, timeout) {
         Ok(l) => Ok(l),
         Err(LockError::Busy { holder }) => {
             report_busy(layout, holder, timeout);

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::layout::Layout;
-use crate::scan::Scan;
+use crate::launcher::layout::Layout;
+use crate::product::scan::Scan;
 
 /// Bumped only when a field changes meaning or goes away; new fields may be added.
 pub const SCHEMA_VERSION: u32 = 1;

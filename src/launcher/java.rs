@@ -242,7 +242,7 @@ mod tests {
     /// resize rule): our hash and our iteration order must match Java's.
     #[test]
     fn matches_orders_recorded_from_java() {
-        let text = include_str!("../tests/fixtures/java_hashmap_orders.txt");
+        let text = include_str!("../../tests/fixtures/java_hashmap_orders.txt");
         let (mut cases, mut map, mut expect) = (0, JavaHashMap::new(), Vec::new());
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# hash ") {
