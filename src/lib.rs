@@ -9,10 +9,10 @@
 //!   checked ([`product::verify`]), and who else holds it; [`product::Prepared`] is the engine;
 //! - [`launcher`]: the Carbon launcher's rules, pure: paths, detection, the plan, bundle names,
 //!   Java's orders, the log lines;
-//! - [`fs`]: atomic file operations, copies, digests, fault points.
+//! - [`fsops`]: atomic file operations, copies, digests, fault points.
 
 pub mod cli;
 pub mod commands;
-pub mod fs;
+pub mod fsops;
 pub mod launcher;
 pub mod product;

@@ -121,7 +121,7 @@ fn main() -> ExitCode {
             exit::OK
         })),
     };
-    carbon_patcher::fs::fault::report();
+    carbon_patcher::fsops::fault::report();
     ExitCode::from(code as u8)
 }
 

@@ -37,7 +37,7 @@ pub fn write_man_pages(dir: &Path) -> Result<Vec<String>> {
             .render(&mut roff)
             .with_context(|| format!("rendering the man page {name}"))?;
         let file = dir.join(format!("{name}.1"));
-        crate::fs::ops::write_atomic(&file, &roff)
+        crate::fsops::write_atomic(&file, &roff)
             .with_context(|| format!("{}: cannot write", file.display()))?;
         written.push(format!("{name}.1"));
     }

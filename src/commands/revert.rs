@@ -15,10 +15,10 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::{exit, ApplyControl, PathArgs, RestoreArgs, RevertArgs};
 use crate::commands::apply::{self as oneshot, report_error};
-use crate::fs::ops::{self as fsops, CopyOptions, Links};
+use crate::fsops::TEMP_PREFIX;
+use crate::fsops::{self, CopyOptions, Links};
 use crate::launcher::bundle;
 use crate::launcher::layout::{self, Layout};
-use crate::product::scan::TEMP_PREFIX;
 
 /// The state-dir file that remembers the last `--backup DIR`.
 pub const REMEMBERED_BACKUP: &str = "revert-backup-dir";

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use anyhow::{bail, Result};
 
-use crate::fs::digest::Md5Sum;
+use crate::fsops::digest::Md5Sum;
 use crate::launcher::java::{self, JavaHashMap};
 use crate::launcher::layout::BACKUP_DIR;
 

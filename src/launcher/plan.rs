@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::fs::digest::Md5Sum;
+use crate::fsops::digest::Md5Sum;
 use crate::launcher::detect::{self, DetectError};
 use crate::launcher::java::{self, JavaHashMap};
 use crate::launcher::layout::BACKUP_DIR;

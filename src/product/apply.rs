@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::fs::digest::Md5Sum;
-use crate::fs::ops as fsops;
-use crate::launcher::log::CarbonLog;
+use crate::fsops;
+use crate::fsops::digest::Md5Sum;
 use crate::launcher::plan::{ApplyPlan, Plan};
 use crate::product::digest_cache::DigestCache;
+use crate::product::patches_log::CarbonLog;
 use rayon::prelude::*;
 
 use crate::product::progress::Progress;
@@ -58,18 +58,12 @@ impl Staged {
         for tmp in temps.chain(self.metadata.iter().map(|(tmp, _)| tmp)) {
             let _ = fs::remove_file(tmp);
         }
-        for d in self.dirs.iter().rev() {
-            let _ = fs::remove_dir(d);
-        }
+        fsops::remove_created(&self.dirs);
     }
 
     /// Creates `dir` and its missing parents, remembering what it created.
     fn create_dir_all(&mut self, dir: &Path) -> Result<()> {
-        let missing: Vec<&Path> = dir.ancestors().take_while(|a| !a.is_dir()).collect();
-        for d in missing.into_iter().rev() {
-            fsops::create_dir_owned(d)?;
-            self.dirs.push(d.to_path_buf());
-        }
+        self.dirs.extend(fsops::create_missing_dirs(dir)?);
         Ok(())
     }
 }
@@ -339,7 +333,7 @@ pub fn needs(
     }
     progress.stage("comparing", apply.writes.len());
     let one = |(rel, (src, checked)): (&Rel, &(PathBuf, Option<Md5Sum>))| -> Result<Need> {
-        let need = if crate::fs::fault::full_rewrite() {
+        let need = if crate::fsops::fault::full_rewrite() {
             Need::Copy
         } else {
             compare(src, *checked, &layout.plugins.join(rel), cache)?

@@ -29,8 +29,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::fs::digest::{md5_file, Md5Sum};
-use crate::fs::ops as fsops;
+use crate::fsops;
+use crate::fsops::digest::{md5_file, Md5Sum};
 
 /// v3: the name field holds only what a jar's manifest gives (v2 also held names taken from the
 /// entry's own file name), so a v2 file is thrown away like any other doubtful one.

@@ -3,10 +3,10 @@
 
 use anyhow::Result;
 
-use crate::fs::ops as fsops;
+use crate::fsops;
 use crate::launcher::layout::Layout;
-use crate::launcher::log::CarbonLog;
 use crate::launcher::plan;
+use crate::product::patches_log::CarbonLog;
 use crate::product::{apply, digest_cache, progress, scan, verify};
 
 /// The result of one apply run.

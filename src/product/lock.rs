@@ -67,7 +67,7 @@ pub fn try_lock_file(path: &Path) -> Result<DirLock, LockError> {
         LockError::Io(anyhow::Error::new(e).context(format!("{}: cannot {what}", path.display())))
     };
     if let Some(dir) = path.parent() {
-        crate::fs::ops::create_dir_all_owned(dir).map_err(LockError::Io)?;
+        crate::fsops::create_dir_all_owned(dir).map_err(LockError::Io)?;
     }
     let mut file = fs::OpenOptions::new()
         .read(true)

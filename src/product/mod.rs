@@ -7,6 +7,7 @@ pub mod cycle;
 pub mod digest_cache;
 pub mod engine;
 pub mod lock;
+pub mod patches_log;
 pub mod progress;
 pub mod scan;
 pub mod server;

@@ -15,15 +15,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
 
-use crate::fs::digest::Md5Sum;
+use crate::fsops::digest::Md5Sum;
 use crate::launcher::bundle;
 use crate::launcher::java;
 use crate::launcher::layout::{self, Layout};
 use crate::product::digest_cache::DigestCache;
 
-/// Our own temporary names. They start with a dot, never with `patch` or `servicepack`, so the
-/// launcher never takes them for patches.
-pub const TEMP_PREFIX: &str = ".carbon-patcher-tmp-";
+use crate::fsops::TEMP_PREFIX;
 /// Where a new `patch0000` is built before it is renamed into place.
 pub const BACKUP_STAGING: &str = ".carbon-patcher-backup";
 

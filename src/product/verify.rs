@@ -6,7 +6,7 @@ use std::fs;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::fs::digest::Md5Sum;
+use crate::fsops::digest::Md5Sum;
 use crate::launcher::layout::Layout;
 use crate::launcher::log::{LogLine, Logger};
 use crate::launcher::plan::{LatestJar, Plan};

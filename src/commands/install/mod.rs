@@ -16,7 +16,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::{exit, InstallArgs};
 use crate::commands::apply::{self as oneshot, report_error};
-use crate::fs::ops::{self as fsops, CopyOptions, Links};
+use crate::fsops::{self, CopyOptions, Links};
 use crate::launcher::bundle;
 use crate::launcher::layout::{self, Layout};
 use crate::product::digest_cache::DigestCache;
@@ -94,7 +94,7 @@ impl Algo {
 }
 
 fn hash<D: sha2::Digest>(r: impl Read) -> io::Result<String> {
-    let sum = crate::fs::digest::digest_reader::<D>(r)?;
+    let sum = crate::fsops::digest::digest_reader::<D>(r)?;
     Ok(sum.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -721,30 +721,6 @@ fn commit(
     }
 }
 
-/// Creates `dir` and its missing parents; returns what it created, outermost first.
-fn create_parents(dir: &Path) -> Result<Vec<PathBuf>> {
-    let missing: Vec<PathBuf> = dir
-        .ancestors()
-        .take_while(|a| !a.is_dir())
-        .map(Path::to_path_buf)
-        .collect();
-    let mut created = Vec::new();
-    for d in missing.into_iter().rev() {
-        if let Err(e) = fsops::create_dir_owned(&d) {
-            remove_created(&created);
-            return Err(e);
-        }
-        created.push(d);
-    }
-    Ok(created)
-}
-
-fn remove_created(created: &[PathBuf]) {
-    for d in created.iter().rev() {
-        let _ = fs::remove_dir(d);
-    }
-}
-
 /// The staged path in an error, as the operator knows it: where it came from.
 fn shown_as(e: anyhow::Error, staging: &Path, shown: &str) -> anyhow::Error {
     let text = format!("{e:#}");
@@ -769,7 +745,7 @@ fn put_in_place(
         .parent()
         .expect("a target has a parent")
         .to_path_buf();
-    let created = create_parents(&parent)?;
+    let created = fsops::create_missing_dirs(&parent)?;
     // A private dot-name: never taken for a patch by the launcher, and removed as a leftover
     // by the next run should we be killed.
     let staging = fsops::temp_beside(&target);
@@ -791,7 +767,7 @@ fn put_in_place(
             Ok((committed, target))
         }
         Err(e) => {
-            remove_created(&created);
+            fsops::remove_created(&created);
             Err(e)
         }
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::fs::ops as fsops;
+use crate::fsops;
 use crate::product::cycle::Summary;
 
 pub const RESULTS: [&str; 7] = [

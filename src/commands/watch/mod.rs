@@ -22,10 +22,11 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::cli::exit;
 use crate::commands::watch::config::{ConfigFile, WatchFlags, WatchSettings};
+use crate::fsops::TEMP_PREFIX;
 use crate::launcher::layout::{Layout, BACKUP_DIR};
 use crate::product::cycle::{run_cycle, CycleOptions, CycleResult, Summary};
 use crate::product::lock::{self, LockError};
-use crate::product::scan::{BACKUP_STAGING, TEMP_PREFIX};
+use crate::product::scan::BACKUP_STAGING;
 use crate::product::server;
 
 /// Events closer together than this are one burst.
@@ -248,7 +249,7 @@ impl Watcher {
                 tracing::warn!("cannot write the metrics file: {e:#}");
             }
         }
-        if let Err(e) = crate::fs::ops::create_dir_all_owned(&self.layout.state_dir)
+        if let Err(e) = crate::fsops::create_dir_all_owned(&self.layout.state_dir)
             .and_then(|_| metrics::write_status(&self.layout.state_dir.join(STATUS_FILE), summary))
         {
             tracing::warn!("cannot write the status file: {e:#}");

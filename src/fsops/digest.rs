@@ -20,10 +20,12 @@ impl fmt::Display for Md5Sum {
     }
 }
 
-/// Digests everything `reader` yields with `D` (MD5 for the engine; `install` also SHA-256).
+/// Digests everything `reader` yields with `D` (MD5 for the engine; `install` also SHA-256), in
+/// large blocks: `io::copy`'s 8 KiB would cost two system calls per 8 KiB of a plugins dir of
+/// hundreds of MB when the reader copies as it goes ([`super::copy`]).
 pub fn digest_reader<D: md5::Digest>(mut reader: impl Read) -> io::Result<md5::digest::Output<D>> {
     let mut hasher = D::new();
-    let mut buf = vec![0u8; 128 * 1024];
+    let mut buf = vec![0u8; 256 * 1024];
     loop {
         match reader.read(&mut buf) {
             Ok(0) => break,
