@@ -10,15 +10,16 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use carbon_patcher::cli::{exit, ApplyArgs, Cli, Command, DemoArgs, ReportArgs, WatchArgs};
-use carbon_patcher::commands::apply::{self as oneshot, outcome_code, report_error};
+use carbon_patcher::cli::{exit, Cli, Command, ReportArgs, WatchArgs};
+use carbon_patcher::commands::apply::report_error;
 use carbon_patcher::commands::conflicts::Conflicts;
 use carbon_patcher::commands::plan::Preview;
-use carbon_patcher::commands::status::{Status, VerifyReport};
-use carbon_patcher::commands::{demo, install, man as manual, revert as shelve, watch};
+use carbon_patcher::commands::status::Status;
+use carbon_patcher::commands::verify::VerifyReport;
+use carbon_patcher::commands::{self, demo, install, man, revert, watch};
 use carbon_patcher::launcher::layout::Layout;
 use carbon_patcher::product::progress::Progress;
-use carbon_patcher::product::{run_apply, Prepared};
+use carbon_patcher::product::Prepared;
 
 /// Operational logging through `tracing`: to standard error (journald keeps it), and to a daily
 /// rolling file in `log_dir` when given. `CARBON_PATCHER_LOG` takes any `tracing` filter.
@@ -59,12 +60,12 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Apply(args) => {
             init_logging("warn", None);
-            apply(&args)
+            commands::apply::run(&args)
         }
         Command::Watch(args) => run_watch(&args),
         Command::Demo(args) => {
             init_logging("warn", None);
-            run_demo(&args)
+            demo::run(&args)
         }
         Command::Install(args) => {
             init_logging("warn", None);
@@ -72,11 +73,11 @@ fn main() -> ExitCode {
         }
         Command::Revert(args) => {
             init_logging("warn", None);
-            shelve::revert(&args)
+            revert::revert(&args)
         }
         Command::Restore(args) => {
             init_logging("warn", None);
-            shelve::restore(&args)
+            revert::restore(&args)
         }
         Command::Status(args) => report(&args, |layout| {
             let s = Status::gather(layout, &Progress::on_terminal())?;
@@ -107,14 +108,12 @@ fn main() -> ExitCode {
         }),
         Command::Completions(args) => {
             let mut script = Vec::new();
-            finish(
-                manual::write_completions(args.shell, &mut script).map(|()| {
-                    print_out(&String::from_utf8_lossy(&script));
-                    exit::OK
-                }),
-            )
+            finish(man::write_completions(args.shell, &mut script).map(|()| {
+                print_out(&String::from_utf8_lossy(&script));
+                exit::OK
+            }))
         }
-        Command::Man(args) => finish(manual::write_man_pages(&args.dir).map(|pages| {
+        Command::Man(args) => finish(man::write_man_pages(&args.dir).map(|pages| {
             for p in pages {
                 println!("{}", args.dir.join(p).display());
             }
@@ -161,16 +160,6 @@ fn report(args: &ReportArgs, build: impl FnOnce(&Layout) -> Result<(String, Stri
     }))
 }
 
-fn apply(args: &ApplyArgs) -> i32 {
-    match Layout::resolve(&args.paths.settings()) {
-        Ok(layout) => oneshot::apply(&layout, &args.control),
-        Err(e) => {
-            report_error(&e);
-            exit::USAGE
-        }
-    }
-}
-
 fn run_watch(args: &WatchArgs) -> i32 {
     let flags = args.flags();
     let settings = match watch::load_settings(&flags, args.config.as_deref()) {
@@ -189,45 +178,4 @@ fn run_watch(args: &WatchArgs) -> i32 {
             exit::ERROR
         }
     }
-}
-
-fn run_demo(args: &DemoArgs) -> i32 {
-    match demo_inner(args) {
-        Ok(code) => code,
-        Err(e) => {
-            report_error(&e);
-            exit::ERROR
-        }
-    }
-}
-
-fn demo_inner(args: &DemoArgs) -> Result<i32> {
-    let scratch = tempfile::tempdir()?;
-    let home = match &args.into {
-        Some(dir) => dir.clone(),
-        None => scratch.path().join("sample-product"),
-    };
-    demo::extract_sample(&home)?;
-    let layout = demo::layout(&home)?;
-    println!("== sample product extracted to {}", home.display());
-    println!("== first apply (console lines as the launcher prints them):");
-    let first = run_apply(&layout, true)?;
-    println!("== second apply (nothing changed):");
-    let second = run_apply(&layout, true)?;
-    for file in [
-        layout.pre_patched_dir_file(),
-        layout.pre_patched_jars_file(),
-        layout.patches_log.clone(),
-    ] {
-        println!("== {}:", layout.show(&file));
-        print!("{}", std::fs::read_to_string(&file)?);
-    }
-    println!(
-        "== first run wrote {} plugin files and backed up {}; second run wrote {}",
-        first.written.written, first.written.backed_up, second.written.written
-    );
-    if args.into.is_some() {
-        println!("== kept in {}", home.display());
-    }
-    Ok(outcome_code(&second).max(outcome_code(&first)))
 }

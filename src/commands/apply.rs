@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::cli::{exit, ApplyControl};
+use crate::cli::{exit, ApplyArgs, ApplyControl};
 use crate::commands::watch::config::DEFAULT_LOCK_TIMEOUT;
 use crate::launcher::layout::Layout;
 use crate::product::cycle::{run_cycle, CycleOptions, CycleResult};
@@ -116,5 +116,16 @@ pub fn apply(layout: &Layout, control: &ApplyControl) -> i32 {
         }
         // always_run and apply_while_running rule these out.
         CycleResult::UpToDate | CycleResult::Deferred { .. } => exit::OK,
+    }
+}
+
+/// `apply`: the launcher's patch step once, on the product the flags name.
+pub fn run(args: &ApplyArgs) -> i32 {
+    match Layout::resolve(&args.paths.settings()) {
+        Ok(layout) => apply(&layout, &args.control),
+        Err(e) => {
+            report_error(&e);
+            exit::USAGE
+        }
     }
 }

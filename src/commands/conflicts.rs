@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::launcher::layout::Layout;
-use crate::product::scan::Scan;
+use crate::launcher::model::Scan;
 
 /// Bumped only when a field changes meaning or goes away; new fields may be added.
 pub const SCHEMA_VERSION: u32 = 1;

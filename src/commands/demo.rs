@@ -6,7 +6,10 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use include_dir::{include_dir, Dir};
 
+use crate::cli::{exit, DemoArgs};
+use crate::commands::apply::{outcome_code, report_error};
 use crate::launcher::layout::{Layout, PathSettings};
+use crate::product::run_apply;
 
 static SAMPLE_PRODUCT: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/sample-product");
 
@@ -27,4 +30,47 @@ pub fn layout(home: &Path) -> Result<Layout> {
         carbon_home: Some(home.to_path_buf()),
         ..Default::default()
     })
+}
+
+/// `demo`: extracts the sample product (into `--into`, or a scratch dir), applies it twice, and
+/// shows the launcher's console lines and the files the runs wrote.
+pub fn run(args: &DemoArgs) -> i32 {
+    match demo_inner(args) {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&e);
+            exit::ERROR
+        }
+    }
+}
+
+fn demo_inner(args: &DemoArgs) -> Result<i32> {
+    let scratch = tempfile::tempdir()?;
+    let home = match &args.into {
+        Some(dir) => dir.clone(),
+        None => scratch.path().join("sample-product"),
+    };
+    extract_sample(&home)?;
+    let layout = layout(&home)?;
+    println!("== sample product extracted to {}", home.display());
+    println!("== first apply (console lines as the launcher prints them):");
+    let first = run_apply(&layout, true)?;
+    println!("== second apply (nothing changed):");
+    let second = run_apply(&layout, true)?;
+    for file in [
+        layout.pre_patched_dir_file(),
+        layout.pre_patched_jars_file(),
+        layout.patches_log.clone(),
+    ] {
+        println!("== {}:", layout.show(&file));
+        print!("{}", std::fs::read_to_string(&file)?);
+    }
+    println!(
+        "== first run wrote {} plugin files and backed up {}; second run wrote {}",
+        first.written.written, first.written.backed_up, second.written.written
+    );
+    if args.into.is_some() {
+        println!("== kept in {}", home.display());
+    }
+    Ok(outcome_code(&second).max(outcome_code(&first)))
 }

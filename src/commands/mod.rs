@@ -9,4 +9,5 @@ pub mod man;
 pub mod plan;
 pub mod revert;
 pub mod status;
+pub mod verify;
 pub mod watch;

@@ -11,10 +11,10 @@ use serde::Serialize;
 
 use crate::launcher::layout::Layout;
 use crate::launcher::log::{Level, LogLine};
+use crate::launcher::model::{Kind, Rel};
 use crate::launcher::plan::Plan;
 use crate::product::apply;
 use crate::product::progress::Progress;
-use crate::product::scan::Kind;
 use crate::product::verify;
 use crate::product::Prepared;
 
@@ -123,7 +123,7 @@ fn warnings_after(layout: &Layout, p: &Prepared) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
     for (name, jar) in p.plan.latest.iter() {
         let target = layout.plugins.join(name);
-        let will_hold = match apply.writes.get(&crate::product::scan::Rel::new(name)) {
+        let will_hold = match apply.writes.get(&Rel::new(name)) {
             Some((_, Some(md5))) => Some(*md5),
             Some((src, None)) => Some(
                 p.cache
@@ -140,7 +140,7 @@ fn warnings_after(layout: &Layout, p: &Prepared) -> Result<Vec<String>> {
         let check = verify::Check {
             name: name.to_string(),
             jar: jar.clone(),
-            state: verify::State::of(will_hold, jar.md5),
+            state: crate::launcher::verification::State::of(will_hold, jar.md5),
         };
         warnings.extend(check.warning());
     }
@@ -216,7 +216,11 @@ impl Preview {
             lines.extend(apply.apply_log.iter().cloned());
         }
         let warnings = warnings_after(layout, p)?;
-        lines.extend(verify::log_lines(layout, plan.applies(), &warnings));
+        lines.extend(crate::launcher::verification::log_lines(
+            layout,
+            plan.applies(),
+            &warnings,
+        ));
         let log = lines
             .iter()
             .filter(|l| l.logger.to_file())

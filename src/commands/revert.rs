@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::{exit, ApplyControl, PathArgs, RestoreArgs, RevertArgs};
-use crate::commands::apply::{self as oneshot, report_error};
+use crate::commands::apply::{self, report_error};
 use crate::fsops::TEMP_PREFIX;
 use crate::fsops::{self, CopyOptions, Links};
 use crate::launcher::bundle;
@@ -459,11 +459,11 @@ fn run(
     };
     // Before anything moves, so exit 5 leaves the product as it was.
     if !no_apply {
-        if let Some(code) = oneshot::refuse_while_running(&layout, control) {
+        if let Some(code) = apply::refuse_while_running(&layout, control) {
             return code;
         }
     }
-    let lock = match oneshot::lock(&layout, control) {
+    let lock = match apply::lock(&layout, control) {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -487,7 +487,7 @@ fn run(
     if no_apply {
         exit::OK
     } else {
-        oneshot::apply(&layout, control)
+        apply::apply(&layout, control)
     }
 }
 

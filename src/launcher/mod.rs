@@ -9,4 +9,6 @@ pub mod java;
 pub mod layout;
 pub mod log;
 pub mod manifest;
+pub mod model;
 pub mod plan;
+pub mod verification;

@@ -13,7 +13,7 @@ use crate::launcher::detect::{self, DetectError};
 use crate::launcher::java::{self, JavaHashMap};
 use crate::launcher::layout::BACKUP_DIR;
 use crate::launcher::log::{LogLine, Logger};
-use crate::product::scan::{Backup, Kind, Rel, Scan, Source, Trees};
+use crate::launcher::model::{Backup, Kind, Rel, Scan, Source, Trees};
 
 /// One entry of the launcher's latest-jars map: where the jar comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

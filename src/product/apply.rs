@@ -20,8 +20,9 @@ use crate::product::digest_cache::DigestCache;
 use crate::product::patches_log::CarbonLog;
 use rayon::prelude::*;
 
+use crate::launcher::model::{Kind, Rel, Scan};
 use crate::product::progress::Progress;
-use crate::product::scan::{Kind, Rel, Scan, BACKUP_STAGING};
+use crate::product::scan::BACKUP_STAGING;
 
 /// What a run did to `plugins`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

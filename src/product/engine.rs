@@ -21,7 +21,7 @@ pub struct Outcome {
 
 /// A validated decision: the tree as read and what a run would do with it. Nothing written yet.
 pub struct Prepared {
-    pub scan: scan::Scan,
+    pub scan: crate::launcher::model::Scan,
     pub plan: plan::Plan,
     /// What reading files told us, kept for the next run.
     pub cache: digest_cache::DigestCache,
@@ -71,7 +71,11 @@ impl Prepared {
         let written = apply::execute(&self.scan, &self.plan, &mut log, &self.cache, progress)?;
         let warnings = verify::mismatches(layout, &self.plan, &self.cache, progress)?;
         progress.finish();
-        log.emit(&verify::log_lines(layout, self.plan.applies(), &warnings));
+        log.emit(&crate::launcher::verification::log_lines(
+            layout,
+            self.plan.applies(),
+            &warnings,
+        ));
         if written.written > 0 {
             if let Err(e) = record_apply(layout) {
                 // Only `status` reads it: it may then miss that a restart is needed.

@@ -6,7 +6,6 @@
 //! `patch0000`, is read while an apply stages, which also leaves the product as it was when it
 //! fails.)
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io;
@@ -19,180 +18,15 @@ use crate::fsops::digest::Md5Sum;
 use crate::launcher::bundle;
 use crate::launcher::java;
 use crate::launcher::layout::{self, Layout};
+use crate::launcher::model::{
+    is_listed, Backup, Candidate, Entry, Kind, Rel, Scan, ServicePack, Source, Tree, Trees,
+};
 use crate::product::digest_cache::DigestCache;
+use crate::product::jar;
 
 use crate::fsops::TEMP_PREFIX;
 /// Where a new `patch0000` is built before it is renamed into place.
 pub const BACKUP_STAGING: &str = ".carbon-patcher-backup";
-
-/// An entry of the service-packs or patches dir whose name starts with `patch` or `servicepack`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    pub name: String,
-    /// As Java's `File.isDirectory`: follows symbolic links.
-    pub is_dir: bool,
-}
-
-/// A file of a patch dir or of a service pack's `lib`, as the launcher will copy it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// The entry's own name (what `Patched …` lines show).
-    pub name: String,
-    pub path: PathBuf,
-    /// The name it gets in `plugins` (spec section 4).
-    pub bundle_name: String,
-    pub md5: Md5Sum,
-}
-
-/// A patch dir or a service pack's `lib`, entries in directory-listing order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    pub name: String,
-    pub path: PathBuf,
-    pub entries: Vec<Entry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServicePack {
-    /// Its `lib` dir's entries; `source.name` is the service pack's name.
-    pub source: Source,
-    /// `servicepack_patches.txt`, line by line, verbatim.
-    pub listed: Vec<String>,
-}
-
-/// What one path of a tree (`plugins`, `patch0000`) is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    File,
-    Dir,
-}
-
-/// A path relative to the root of `plugins` or `patch0000`, ordered by its bytes: a parent
-/// still sorts before its children (a prefix comes first), and a comparison is one `memcmp`
-/// instead of a walk over components (trees of thousands of files are sorted on every apply).
-#[derive(Debug, Clone)]
-pub struct Rel(PathBuf);
-
-impl Rel {
-    pub fn new(path: impl Into<PathBuf>) -> Rel {
-        Rel(path.into())
-    }
-
-    pub fn as_path(&self) -> &Path {
-        &self.0
-    }
-
-    fn bytes(&self) -> &[u8] {
-        self.0.as_os_str().as_encoded_bytes()
-    }
-}
-
-impl AsRef<Path> for Rel {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl PartialEq for Rel {
-    fn eq(&self, other: &Rel) -> bool {
-        self.bytes() == other.bytes()
-    }
-}
-
-impl Eq for Rel {}
-
-impl std::hash::Hash for Rel {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.bytes().hash(state);
-    }
-}
-
-impl Ord for Rel {
-    fn cmp(&self, other: &Rel) -> std::cmp::Ordering {
-        self.bytes().cmp(other.bytes())
-    }
-}
-
-impl PartialOrd for Rel {
-    fn partial_cmp(&self, other: &Rel) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// A directory tree: relative path → kind, parents before children.
-pub type Tree = BTreeMap<Rel, Kind>;
-
-/// What `patch0000` is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backup {
-    Missing,
-    Present,
-    /// `patch0000` exists but is not a directory: the launcher would fail restoring from it.
-    NotADirectory,
-}
-
-/// The trees an apply copies: `plugins` (into a new backup, or as the target of the restore)
-/// and `patch0000` (restored from). Read only when a run applies, as the launcher does.
-#[derive(Debug, Clone, Default)]
-pub struct Trees {
-    pub plugins: Tree,
-    /// `Some` when `patch0000` exists.
-    pub backup: Option<Tree>,
-    /// Our temporary files left in `plugins` or `patch0000` by an interrupted run.
-    pub stale_temps: Vec<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Scan {
-    pub layout: Layout,
-    /// The last service-pack candidate (sorted by `String.compareTo`), when it is a directory.
-    pub latest_servicepack: Option<ServicePack>,
-    /// Sorted by `String.compareTo`.
-    pub patch_candidates: Vec<Candidate>,
-    /// Patch dirs whose jars are in play: directories, not `patch0000`, not listed by the
-    /// service pack; sorted.
-    pub patch_dirs: Vec<Source>,
-    pub backup: Backup,
-    /// `prePatchedDir.txt` lines; `None` when the file does not exist.
-    pub pre_patched_dir: Option<Vec<String>>,
-    /// `prePatchedJARs.txt` text; `None` when the file does not exist.
-    pub pre_patched_jars: Option<String>,
-    /// Leftovers of an interrupted run of ours in the patches, service-packs, metadata and
-    /// plugins dirs.
-    pub stale_temps: Vec<PathBuf>,
-    /// A run of ours was killed while it committed: `plugins` may hold part of its changes,
-    /// which the metadata (written last) does not show. The next run must apply.
-    pub interrupted: bool,
-}
-
-fn is_listed(sp: Option<&ServicePack>, name: &str) -> bool {
-    sp.is_some_and(|sp| sp.listed.iter().any(|l| l == name))
-}
-
-impl Scan {
-    /// Whether the latest service pack lists `name` in `servicepack_patches.txt`.
-    pub fn listed_by_servicepack(&self, name: &str) -> bool {
-        is_listed(self.latest_servicepack.as_ref(), name)
-    }
-
-    /// What the launcher copies, in its order: the latest service pack's `lib`, then the patch
-    /// dirs in play.
-    pub fn sources(&self) -> impl Iterator<Item = &Source> {
-        self.latest_servicepack
-            .iter()
-            .map(|sp| &sp.source)
-            .chain(&self.patch_dirs)
-    }
-
-    /// The patch candidates the launcher applies (and writes to `prePatchedDir.txt`):
-    /// directories not listed by the service pack, `patch0000` included, sorted.
-    pub fn applied_patch_names(&self) -> impl Iterator<Item = &str> {
-        self.patch_candidates
-            .iter()
-            .filter(|c| c.is_dir && !self.listed_by_servicepack(&c.name))
-            .map(|c| c.name.as_str())
-    }
-}
 
 fn utf8_name(name: OsString, dir: &Path) -> Result<String> {
     name.into_string().map_err(|raw| {
@@ -204,20 +38,21 @@ fn utf8_name(name: OsString, dir: &Path) -> Result<String> {
 }
 
 /// One entry of a directory listing.
-struct Listed {
-    name: OsString,
-    path: PathBuf,
-    entry: fs::DirEntry,
-}
+struct Listed(fs::DirEntry);
 
 impl Listed {
+    fn name(&self) -> OsString {
+        self.0.file_name()
+    }
+
+    fn path(&self) -> PathBuf {
+        self.0.path()
+    }
+
     /// Whether the entry is a symbolic link: from the listing itself where the filesystem gives
     /// the type there, else one `lstat` (asked only of the entries that matter).
     fn is_symlink(&self) -> bool {
-        match self.entry.file_type() {
-            Ok(t) => t.is_symlink(),
-            Err(_) => false,
-        }
+        self.0.file_type().is_ok_and(|t| t.is_symlink())
     }
 }
 
@@ -236,11 +71,7 @@ fn list_dir(dir: &Path) -> Result<Option<Vec<Listed>>> {
     let mut out = Vec::new();
     for e in rd {
         let e = e.with_context(|| format!("{}: cannot list", dir.display()))?;
-        out.push(Listed {
-            name: e.file_name(),
-            path: e.path(),
-            entry: e,
-        });
+        out.push(Listed(e));
     }
     Ok(Some(out))
 }
@@ -264,7 +95,7 @@ fn check_link(entry: &Listed, layout: &Layout) -> Result<()> {
     if layout.follow_symlinks || !entry.is_symlink() {
         return Ok(());
     }
-    let path = &entry.path;
+    let path = &entry.path();
     let target = fs::canonicalize(path)
         .with_context(|| format!("{}: a symbolic link that leads nowhere", path.display()))?;
     let home = fs::canonicalize(&layout.carbon_home).unwrap_or(layout.carbon_home.clone());
@@ -283,19 +114,20 @@ fn check_link(entry: &Listed, layout: &Layout) -> Result<()> {
 fn candidates(dir: &Path, layout: &Layout, temps: &mut Vec<PathBuf>) -> Result<Vec<Candidate>> {
     let mut out = Vec::new();
     for entry in list_dir(dir)?.unwrap_or_default() {
-        let raw = entry.name.as_encoded_bytes();
-        if is_ours(raw) {
-            temps.push(entry.path);
+        let raw = entry.name();
+        if is_ours(raw.as_encoded_bytes()) {
+            temps.push(entry.path());
             continue;
         }
-        if !is_candidate(raw) {
+        if !is_candidate(raw.as_encoded_bytes()) {
             continue;
         }
-        let name = utf8_name(entry.name.clone(), dir)?;
-        bundle::check_line_safe(&name).with_context(|| format!("{}", entry.path.display()))?;
+        let name = utf8_name(raw, dir)?;
+        let path = entry.path();
+        bundle::check_line_safe(&name).with_context(|| format!("{}", path.display()))?;
         check_link(&entry, layout)?;
         out.push(Candidate {
-            is_dir: is_dir(&entry.path),
+            is_dir: is_dir(&path),
             name,
         });
     }
@@ -329,9 +161,9 @@ fn read_source(
     // Entries the cache does not know: (index, entry name, path, metadata).
     let mut unknown = Vec::new();
     for entry in listing {
-        let entry_name = utf8_name(entry.name.clone(), dir)?;
+        let entry_name = utf8_name(entry.name(), dir)?;
         check_link(&entry, layout)?;
-        let path = entry.path;
+        let path = entry.path();
         let md = fs::metadata(&path).with_context(|| format!("{}: cannot read", path.display()))?;
         if md.is_dir() {
             bail!(
@@ -364,7 +196,7 @@ fn read_source(
         // A non-jar is copied under its own name; the launcher never looks inside.
         let jar = bundle::is_jar_name(&entry_name);
         let (manifest_name, md5) = cache
-            .read_entry(&path, &md, jar, || bundle::manifest_bundle_name(&path))
+            .read_entry(&path, &md, jar, || jar::manifest_bundle_name(&path))
             .with_context(|| format!("{}", path.display()))?;
         Ok((i, named_entry(entry_name, path, manifest_name, md5)))
     };
@@ -578,8 +410,8 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
     // found when a run applies.
     for dir in [&layout.metadata, &layout.plugins] {
         for entry in list_dir(dir)?.unwrap_or_default() {
-            if is_ours(entry.name.as_encoded_bytes()) {
-                stale_temps.push(entry.path);
+            if is_ours(entry.name().as_encoded_bytes()) {
+                stale_temps.push(entry.path());
             }
         }
     }

@@ -1,40 +1,15 @@
-//! Verification (spec section 7): each latest jar against its copy in `plugins`, in map order,
-//! and the log lines that report the result. Read-only.
+//! Verification (spec section 7): each latest jar against its copy in `plugins`, in map order.
+//! Read-only; the lines that report it are [`crate::launcher::verification`]'s.
 
 use std::fs;
 
 use anyhow::Result;
-use serde::Serialize;
 
-use crate::fsops::digest::Md5Sum;
 use crate::launcher::layout::Layout;
-use crate::launcher::log::{LogLine, Logger};
 use crate::launcher::plan::{LatestJar, Plan};
+use crate::launcher::verification::{self, State};
 use crate::product::digest_cache::DigestCache;
 use crate::product::progress::Progress;
-
-/// What verification found for one latest jar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// `plugins` holds the patch's bytes.
-    Applied,
-    /// `plugins` holds other bytes.
-    Differs,
-    /// Not in `plugins`, or not a file there.
-    Missing,
-}
-
-impl State {
-    /// What a copy holding `have` (`None`: no file) is, for a patch whose digest is `want`.
-    pub fn of(have: Option<Md5Sum>, want: Md5Sum) -> State {
-        match have {
-            Some(sum) if sum == want => State::Applied,
-            Some(_) => State::Differs,
-            None => State::Missing,
-        }
-    }
-}
 
 /// One latest jar and its copy in `plugins`.
 #[derive(Debug, Clone)]
@@ -47,12 +22,7 @@ pub struct Check {
 impl Check {
     /// The launcher's warning for a jar that is not applied.
     pub fn warning(&self) -> Option<String> {
-        (self.state != State::Applied).then(|| {
-            format!(
-                "{}(MD5: {}) has been patched with {}, but not applied",
-                self.name, self.jar.md5, self.jar.from
-            )
-        })
+        (self.state != State::Applied).then(|| verification::warning(&self.name, &self.jar))
     }
 }
 
@@ -98,42 +68,4 @@ pub fn mismatches(
         .iter()
         .filter_map(Check::warning)
         .collect())
-}
-
-/// The verification lines, given whether this run applied and what it found.
-pub fn log_lines(layout: &Layout, applied: bool, warnings: &[String]) -> Vec<LogLine> {
-    let utils = |m: &str| LogLine::info(Logger::PatchUtils, m);
-    let mut lines = vec![utils("Patch verification started")];
-    if applied {
-        lines.push(LogLine::info(Logger::Console, "Patch verification started"));
-    }
-    if warnings.is_empty() {
-        lines.push(utils("Patch verification successfully completed"));
-        if applied {
-            lines.push(LogLine::info(
-                Logger::Console,
-                "Patch verification successfully completed.",
-            ));
-        }
-    } else {
-        lines.push(LogLine::warn(
-            Logger::PatchUtils,
-            "Problems found during patch verification. See below for details:",
-        ));
-        for w in warnings {
-            lines.push(LogLine::warn(Logger::PatchUtils, w.clone()));
-        }
-        lines.push(LogLine::warn(
-            Logger::PatchUtils,
-            "Patch verification completed with warnings.",
-        ));
-        lines.push(LogLine::warn(
-            Logger::Console,
-            format!(
-                "Patch verification completed with warnings. Please see  {} for more details",
-                layout.patches_log_shown.display()
-            ),
-        ));
-    }
-    lines
 }
