@@ -147,16 +147,17 @@ fn warnings_after(layout: &Layout, p: &Prepared) -> Result<Vec<String>> {
     Ok(warnings)
 }
 
-fn metadata_file(path: &Path, want: Option<&str>) -> MetadataFile {
-    let have = std::fs::read_to_string(path).ok();
-    let (changes, content) = match want {
-        Some(w) => (have.as_deref() != Some(w), w.to_string()),
-        None => (false, have.unwrap_or_default()),
-    };
+/// A metadata file as the run leaves it: the plan's new text where it rewrites it, else the
+/// text the scan read.
+fn metadata_file(plan: &Plan, path: &Path, read: Option<&[u8]>) -> MetadataFile {
+    let written = plan.metadata_writes.iter().find(|(p, _)| p == path);
     MetadataFile {
         path: show(path),
-        changes,
-        content,
+        changes: written.is_some(),
+        content: match written {
+            Some((_, text)) => text.clone(),
+            None => String::from_utf8_lossy(read.unwrap_or_default()).into_owned(),
+        },
     }
 }
 
@@ -244,12 +245,14 @@ impl Preview {
             unchanged,
             metadata: vec![
                 metadata_file(
+                    plan,
                     &layout.pre_patched_dir_file(),
-                    plan.pre_patched_dir.as_deref(),
+                    scan.metadata_bytes[0].as_deref(),
                 ),
                 metadata_file(
+                    plan,
                     &layout.pre_patched_jars_file(),
-                    Some(&plan.pre_patched_jars),
+                    scan.metadata_bytes[1].as_deref(),
                 ),
             ],
             log,

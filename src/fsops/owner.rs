@@ -14,21 +14,26 @@ use super::{point, space_point};
 /// (for a file new to its directory) the umask's mode and, when we run as root, the directory's
 /// owner. So a run as root on a tree owned by the product's user leaves that user owning it,
 /// and the launcher, running as that user, can still rewrite its metadata.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Likeness {
     pub(super) mode: Option<u32>,
     pub(super) owner: Option<(u32, u32)>,
 }
 
 pub fn likeness(target: &Path) -> Result<Likeness> {
-    let root = running_as_root();
     match fs::metadata(target) {
-        Ok(m) => Ok(Likeness {
-            mode: Some(m.permissions().mode() & 0o7777),
-            owner: root.then(|| (m.uid(), m.gid())),
-        }),
+        Ok(m) => Ok(likeness_of(&m)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(likeness_of_new(target)),
         Err(e) => Err(e).with_context(|| format!("{}: cannot read", target.display())),
+    }
+}
+
+/// The [`Likeness`] of a new file replacing the one whose metadata is `m` (for a caller that
+/// has just stat'ed it).
+pub fn likeness_of(m: &fs::Metadata) -> Likeness {
+    Likeness {
+        mode: Some(m.permissions().mode() & 0o7777),
+        owner: running_as_root().then(|| (m.uid(), m.gid())),
     }
 }
 

@@ -141,6 +141,9 @@ pub struct Scan {
     pub pre_patched_dir: Option<Vec<String>>,
     /// `prePatchedJARs.txt` text; `None` when the file does not exist.
     pub pre_patched_jars: Option<String>,
+    /// Both metadata files' bytes as read (`prePatchedDir.txt`, `prePatchedJARs.txt`), so the
+    /// plan decides once which of them a run rewrites.
+    pub metadata_bytes: [Option<Vec<u8>>; 2],
     /// Leftovers of an interrupted run of ours in the patches, service-packs, metadata and
     /// plugins dirs.
     pub stale_temps: Vec<PathBuf>,

@@ -58,6 +58,9 @@ pub struct Plan {
     pub pre_patched_dir: Option<String>,
     /// Content of `prePatchedJARs.txt` (always rewritten by the launcher).
     pub pre_patched_jars: String,
+    /// The metadata files whose bytes this run changes, `prePatchedDir.txt` first (the order
+    /// they are renamed in): decided here, once, against the bytes the scan read.
+    pub metadata_writes: Vec<(PathBuf, String)>,
     /// The latest-jars map, in Java `HashMap` order.
     pub latest: JavaHashMap<LatestJar>,
     /// How many changes detection counted (new and reverted dirs, or one jar added/updated).
@@ -192,7 +195,18 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
     for (name, jar) in latest.iter() {
         pre_patched_jars.push_str(&format!("{name}:{}\n", jar.md5));
     }
+    let mut metadata_writes = Vec::new();
+    let wanted = [
+        (layout.pre_patched_dir_file(), pre_patched_dir.as_ref()),
+        (layout.pre_patched_jars_file(), Some(&pre_patched_jars)),
+    ];
+    for ((path, want), have) in wanted.into_iter().zip(&scan.metadata_bytes) {
+        if let Some(want) = want.filter(|w| have.as_deref() != Some(w.as_bytes())) {
+            metadata_writes.push((path, want.clone()));
+        }
+    }
     Ok(Plan {
+        metadata_writes,
         detection_log,
         apply,
         pre_patched_dir,

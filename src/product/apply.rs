@@ -172,17 +172,24 @@ fn stage(
             staged.create_dir_all(&layout.plugins.join(dir))?;
         }
         let needs = needs(layout, apply, cache, progress)?;
-        let copies = needs.iter().filter(|n| **n == Need::Copy).count();
+        let copies = needs
+            .iter()
+            .filter(|n| matches!(n, Need::Copy { .. }))
+            .count();
         progress.stage("applying", copies);
         for ((rel, (src, checked)), need) in apply.writes.iter().zip(needs) {
             let target = layout.plugins.join(rel);
-            if let Need::Keep { mtime } = need {
-                staged.unchanged.push((target, mtime));
-                continue;
-            }
+            let like = match need {
+                Need::Keep { mtime } => {
+                    staged.unchanged.push((target, mtime));
+                    continue;
+                }
+                Need::Copy { like: Some(like) } => like,
+                Need::Copy { like: None } => fsops::likeness(&target)?,
+            };
             progress.inc();
             let tmp = fsops::temp_beside(&target);
-            let md5 = fsops::copy_new(src, &tmp, fsops::likeness(&target)?)
+            let md5 = fsops::copy_new(src, &tmp, like)
                 .with_context(|| format!("cannot stage the new {}", target.display()))?
                 .md5;
             staged.files.push((tmp, target, md5));
@@ -202,23 +209,9 @@ fn stage(
         }
     }
     staged.create_dir_all(&layout.metadata)?;
-    let metadata = [
-        (
-            layout.pre_patched_dir_file(),
-            plan.pre_patched_dir.as_deref(),
-        ),
-        (
-            layout.pre_patched_jars_file(),
-            Some(plan.pre_patched_jars.as_str()),
-        ),
-    ];
-    for (target, want) in metadata {
-        let Some(want) = want else { continue };
-        if fs::read(&target).is_ok_and(|old| old == want.as_bytes()) {
-            continue;
-        }
-        let tmp = fsops::stage_write(&target, want.as_bytes())?;
-        staged.metadata.push((tmp, target));
+    for (target, want) in &plan.metadata_writes {
+        let tmp = fsops::stage_write(target, want.as_bytes())?;
+        staged.metadata.push((tmp, target.clone()));
     }
     Ok(())
 }
@@ -312,8 +305,9 @@ fn commit_plugins(staged: &Staged, written: &mut Written, cache: &DigestCache) -
 /// What one planned write of `plugins` needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
-    /// The target is missing or holds other bytes.
-    Copy,
+    /// The target is missing or holds other bytes; `like`: the mode and owner its replacement
+    /// takes, when the comparison stat'ed an existing target (so staging need not again).
+    Copy { like: Option<fsops::Likeness> },
     /// The target already holds the right bytes; `mtime`: the source's modification time, when
     /// the target's differs (the launcher's rewrite would give it that).
     Keep { mtime: Option<filetime::FileTime> },
@@ -335,7 +329,7 @@ pub fn needs(
     progress.stage("comparing", apply.writes.len());
     let one = |(rel, (src, checked)): (&Rel, &(PathBuf, Option<Md5Sum>))| -> Result<Need> {
         let need = if crate::fsops::fault::full_rewrite() {
-            Need::Copy
+            Need::Copy { like: None }
         } else {
             compare(src, *checked, &layout.plugins.join(rel), cache)?
         };
@@ -358,12 +352,19 @@ fn compare(
     target: &Path,
     cache: &DigestCache,
 ) -> Result<Need> {
+    let mt = fs::metadata(target).ok();
+    let copy = Need::Copy {
+        like: mt
+            .as_ref()
+            .filter(|m| m.is_file())
+            .map(fsops::owner::likeness_of),
+    };
     // Either missing or unreadable: copying says which and why (and refuses, when the source).
-    let (Ok(ms), Ok(mt)) = (fs::metadata(src), fs::metadata(target)) else {
-        return Ok(Need::Copy);
+    let (Ok(ms), Some(mt)) = (fs::metadata(src), mt) else {
+        return Ok(copy);
     };
     if !ms.is_file() || !mt.is_file() || ms.len() != mt.len() {
-        return Ok(Need::Copy);
+        return Ok(copy);
     }
     let digest = |path: &Path, m: &fs::Metadata| {
         cache
@@ -377,7 +378,7 @@ fn compare(
         None => digest(src, &ms)?,
     };
     if have != want {
-        return Ok(Need::Copy);
+        return Ok(copy);
     }
     let want_time = filetime::FileTime::from_last_modification_time(&ms);
     let have_time = filetime::FileTime::from_last_modification_time(&mt);

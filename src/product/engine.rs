@@ -45,18 +45,9 @@ impl Prepared {
     /// a leftover. A run that would not is only the launcher's check, worth no log lines when
     /// a watcher repeats it.
     pub fn writes_anything(&self) -> bool {
-        let differs = |path: std::path::PathBuf, want: &str| {
-            std::fs::read(path).map_or(true, |have| have != want.as_bytes())
-        };
-        let layout = &self.scan.layout;
         self.plan.applies()
             || !self.scan.stale_temps.is_empty()
-            || self
-                .plan
-                .pre_patched_dir
-                .as_deref()
-                .is_some_and(|t| differs(layout.pre_patched_dir_file(), t))
-            || differs(layout.pre_patched_jars_file(), &self.plan.pre_patched_jars)
+            || !self.plan.metadata_writes.is_empty()
     }
 
     /// Executes the plan, then verifies, logging as the launcher does.

@@ -287,14 +287,19 @@ pub fn read_patch_dir(
     )
 }
 
-/// A text file as Java's `FileReader` sees it (undecodable bytes become U+FFFD), or `None` when
-/// it does not exist.
-fn read_text(path: &Path) -> Result<Option<String>> {
+/// A file's bytes, or `None` when it does not exist.
+fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {
-        Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
+        Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
     }
+}
+
+/// A text file as Java's `FileReader` sees it (undecodable bytes become U+FFFD), or `None` when
+/// it does not exist.
+fn read_text(path: &Path) -> Result<Option<String>> {
+    Ok(read_bytes(path)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 /// Lists a tree recursively (following links, as Java's `File` does), parents first. Files are
@@ -401,9 +406,17 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
         Ok(_) => Backup::NotADirectory,
     };
 
-    let pre_patched_dir = read_text(&layout.pre_patched_dir_file())?
-        .map(|t| java::read_lines(&t).into_iter().map(String::from).collect());
-    let pre_patched_jars = read_text(&layout.pre_patched_jars_file())?;
+    let dir_bytes = read_bytes(&layout.pre_patched_dir_file())?;
+    let jars_bytes = read_bytes(&layout.pre_patched_jars_file())?;
+    let pre_patched_dir = dir_bytes.as_deref().map(|b| {
+        java::read_lines(&String::from_utf8_lossy(b))
+            .into_iter()
+            .map(String::from)
+            .collect()
+    });
+    let pre_patched_jars = jars_bytes
+        .as_deref()
+        .map(|b| String::from_utf8_lossy(b).into_owned());
 
     // The patches and service-packs dirs were listed above (the latter holds the staging dir
     // of an interrupted `install` of a service pack); temporary files deeper in plugins are
@@ -424,6 +437,7 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
         backup,
         pre_patched_dir,
         pre_patched_jars,
+        metadata_bytes: [dir_bytes, jars_bytes],
         stale_temps,
         // Anything under the marker's name counts, even a link that leads nowhere.
         interrupted: fs::symlink_metadata(layout.apply_marker()).is_ok(),
