@@ -6,6 +6,7 @@
 pub mod bundle;
 pub mod detect;
 pub mod java;
+pub mod kernel;
 pub mod layout;
 pub mod log;
 pub mod manifest;
