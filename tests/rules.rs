@@ -1,6 +1,6 @@
 //! Single rules of the spec seen end to end, where a unit test of the rule alone would not show
-//! that the engine wires it in: how `servicepack_patches.txt` is read, and which changes are not
-//! changes.
+//! that the engine wires it in: how `servicepack_patches.txt` is read, which changes are not
+//! changes, and the Java `HashMap` order of `prePatchedJARs.txt` when jar names collide.
 
 mod common;
 
@@ -305,5 +305,51 @@ fn hard_linked_entries_keep_their_own_names() {
         assert_eq!(plugins.len(), want.len(), "run {run}: {:?}", plugins.keys());
         // The next run applies again, from what the cache learned.
         p.add_patch_jar(&format!("patch001{run}"), "x.jar", "x", "1", "x again");
+    }
+}
+
+/// The `insert` and `order` lines of one case of a fixture recorded from `java.util.HashMap`.
+fn java_case(fixture: &str, name: &str) -> (Vec<String>, Vec<String>) {
+    let body = fixture
+        .split(&format!("case {name}\n"))
+        .nth(1)
+        .and_then(|rest| rest.split("\nend\n").next())
+        .unwrap_or_else(|| panic!("no case {name}"));
+    let lines = |prefix: &str| -> Vec<String> {
+        body.lines()
+            .filter_map(|l| l.strip_prefix(prefix).map(str::to_string))
+            .collect()
+    };
+    (lines("insert "), lines("order "))
+}
+
+/// Jar names colliding in one bucket of a 64+ table make Java's latest-jars map a tree bin:
+/// `prePatchedJARs.txt` lists the jars in the order Java's `HashMap` recorded for the same
+/// insertions (tests/fixtures/java_hashmap_trees.txt), each with its last writer's MD5. One
+/// patch dir per insertion, so the insertion order is the sorted patch dir order; a repeated
+/// name is a later patch replacing the bundle.
+#[test]
+fn prepatched_jars_in_java_order_for_colliding_names() {
+    let fixture = include_str!("fixtures/java_hashmap_trees.txt");
+    // Treeify, puts and re-puts into the tree; a resize splitting a tree bin.
+    for case in ["tree_put_and_replace", "tree_split_lo_tree_hi_list"] {
+        let (inserts, java_order) = java_case(fixture, case);
+        let tmp = tempfile::tempdir().unwrap();
+        let p = Product::new(tmp.path(), &[]);
+        let mut last_jar = std::collections::HashMap::new();
+        for (i, file_name) in inserts.iter().enumerate() {
+            let symbolic = file_name.strip_suffix("_1.0.0.jar").unwrap();
+            let payload = format!("put {i}");
+            // From patch0001: patch0000 is the backup.
+            let patch = format!("patch{:04}", i + 1);
+            p.add_patch_jar(&patch, "p.jar", symbolic, "1.0.0", &payload);
+            last_jar.insert(file_name, bundle_jar(symbolic, "1.0.0", &payload));
+        }
+        assert_ok(&p.apply(&[]));
+        let want: String = java_order
+            .iter()
+            .map(|name| format!("{name}:{}\n", md5_hex(&last_jar[name])))
+            .collect();
+        assert_eq!(p.read_metadata("prePatchedJARs.txt"), want, "case {case}");
     }
 }

@@ -55,26 +55,62 @@ fn spread(s: &str) -> u32 {
 
 const INITIAL_CAPACITY: usize = 16;
 const TREEIFY_THRESHOLD: usize = 8;
+const UNTREEIFY_THRESHOLD: usize = 6;
 const MIN_TREEIFY_CAPACITY: usize = 64;
 
-/// An insertion-ordered map whose iteration follows `java.util.HashMap`: buckets in index
-/// order, each bucket in insertion order, a replaced key keeping its place, and the table
-/// doubling when the size passes 0.75 × capacity (or when a bucket reaches 9 entries while the
-/// table is smaller than 64 buckets). Buckets that Java would turn into trees (9+ colliding
-/// entries in a table of 64 or more) keep list order here: that order is not emulated.
+// Tree bins (`HashMap.TreeNode`) live beside this file.
+#[path = "java_tree.rs"]
+mod tree;
+
+/// One mapping, as a `HashMap.Node` holds it: the key, its spread hash and the value.
+#[derive(Debug, Clone)]
+struct Entry<V> {
+    key: String,
+    hash: u32,
+    value: V,
+}
+
+/// One bucket of the table.
+#[derive(Debug, Clone)]
+enum Bin<V> {
+    /// A plain bin: a linked list of nodes, new keys at the tail (empty for an empty bucket).
+    List(Vec<Entry<V>>),
+    /// A bin Java turned into a red-black tree: its own linked order, see `java_tree.rs`.
+    Tree(tree::TreeBin<V>),
+}
+
+impl<V> Bin<V> {
+    fn iter(&self) -> impl Iterator<Item = &Entry<V>> {
+        let (list, tree) = match self {
+            Bin::List(list) => (list.as_slice(), None),
+            Bin::Tree(tree) => (&[][..], Some(tree)),
+        };
+        list.iter().chain(tree.into_iter().flat_map(|t| t.iter()))
+    }
+}
+
+/// A map whose iteration follows `java.util.HashMap`: buckets in index order, each bucket in
+/// its linked order (insertion order for a plain bin, a replaced key keeping its place), and
+/// the table doubling when the size passes 0.75 × capacity. A bucket reaching 9 entries doubles
+/// the table while it is smaller than 64 buckets, else becomes a red-black tree bin, whose
+/// order treeifying, later insertions and resizes rearrange as Java's do (`java_tree.rs`).
 #[derive(Debug, Clone)]
 pub struct JavaHashMap<V> {
-    buckets: Vec<Vec<(String, u32, V)>>,
+    bins: Vec<Bin<V>>,
     len: usize,
 }
 
 impl<V> Default for JavaHashMap<V> {
     fn default() -> Self {
         JavaHashMap {
-            buckets: Vec::new(),
+            bins: Vec::new(),
             len: 0,
         }
     }
+}
+
+fn empty_bins<V>(n: usize) -> Vec<Bin<V>> {
+    (0..n).map(|_| Bin::List(Vec::new())).collect()
 }
 
 impl<V> JavaHashMap<V> {
@@ -90,60 +126,100 @@ impl<V> JavaHashMap<V> {
         self.len == 0
     }
 
-    /// `put`: replaces the value of an existing key in place, else appends to the bucket.
+    /// `putVal`: replaces the value of an existing key in place, else adds the key to its bin
+    /// (a plain bin's tail, or a tree bin by `putTreeVal`).
     pub fn insert(&mut self, key: String, value: V) {
-        if self.buckets.is_empty() {
-            self.buckets = (0..INITIAL_CAPACITY).map(|_| Vec::new()).collect();
+        if self.bins.is_empty() {
+            self.bins = empty_bins(INITIAL_CAPACITY);
         }
         let hash = spread(&key);
-        let idx = hash as usize & (self.buckets.len() - 1);
-        let bucket = &mut self.buckets[idx];
-        if let Some(slot) = bucket.iter_mut().find(|(k, h, _)| *h == hash && *k == key) {
-            slot.2 = value;
-            return;
-        }
-        bucket.push((key, hash, value));
-        // Java's treeifyBin resizes instead of treeifying while the table is small.
-        let bin_count = bucket.len();
-        if bin_count > TREEIFY_THRESHOLD && self.buckets.len() < MIN_TREEIFY_CAPACITY {
-            self.resize();
+        let idx = hash as usize & (self.bins.len() - 1);
+        match &mut self.bins[idx] {
+            Bin::Tree(tree) => {
+                if !tree.put(Entry { key, hash, value }) {
+                    return;
+                }
+            }
+            Bin::List(list) => {
+                if let Some(e) = list.iter_mut().find(|e| e.hash == hash && e.key == key) {
+                    e.value = value;
+                    return;
+                }
+                list.push(Entry { key, hash, value });
+                if list.len() > TREEIFY_THRESHOLD {
+                    self.treeify_bin(idx);
+                }
+            }
         }
         self.len += 1;
-        if self.len > self.buckets.len() * 3 / 4 {
+        if self.len > self.bins.len() * 3 / 4 {
             self.resize();
+        }
+    }
+
+    /// `treeifyBin`: a small table is doubled instead; else the bin becomes a tree.
+    fn treeify_bin(&mut self, idx: usize) {
+        if self.bins.len() < MIN_TREEIFY_CAPACITY {
+            self.resize();
+        } else if let Bin::List(list) = &mut self.bins[idx] {
+            self.bins[idx] = Bin::Tree(tree::TreeBin::treeify(std::mem::take(list)));
         }
     }
 
     pub fn get(&self, key: &str) -> Option<&V> {
-        if self.buckets.is_empty() {
+        if self.bins.is_empty() {
             return None;
         }
         let hash = spread(key);
-        self.buckets[hash as usize & (self.buckets.len() - 1)]
-            .iter()
-            .find(|(k, h, _)| *h == hash && k == key)
-            .map(|(_, _, v)| v)
+        match &self.bins[hash as usize & (self.bins.len() - 1)] {
+            Bin::List(list) => list
+                .iter()
+                .find(|e| e.hash == hash && e.key == key)
+                .map(|e| &e.value),
+            Bin::Tree(tree) => tree.get(hash, key),
+        }
     }
 
-    /// Doubles the table; a split keeps each bucket's relative order.
+    /// `resize`: doubles the table. Bin `j` splits into `j` and `j + old capacity` by that bit
+    /// of the hash; a plain bin keeps its relative order, a tree bin splits as `TreeNode.split`.
     fn resize(&mut self) {
-        let new_cap = self.buckets.len() * 2;
-        let mut next: Vec<Vec<(String, u32, V)>> = (0..new_cap).map(|_| Vec::new()).collect();
-        for bucket in std::mem::take(&mut self.buckets) {
-            for entry in bucket {
-                let idx = entry.1 as usize & (new_cap - 1);
-                next[idx].push(entry);
-            }
+        let old_cap = self.bins.len();
+        let mut next = empty_bins(old_cap * 2);
+        for (j, bin) in std::mem::take(&mut self.bins).into_iter().enumerate() {
+            let (low, high) = match bin {
+                Bin::List(list) => {
+                    let (low, high) = list
+                        .into_iter()
+                        .partition(|e| e.hash as usize & old_cap == 0);
+                    (Bin::List(low), Bin::List(high))
+                }
+                Bin::Tree(tree) => tree.split(old_cap as u32),
+            };
+            next[j] = low;
+            next[j + old_cap] = high;
         }
-        self.buckets = next;
+        self.bins = next;
     }
 
     /// Entries in Java's iteration order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
-        self.buckets
+        self.bins
             .iter()
-            .flatten()
-            .map(|(k, _, v)| (k.as_str(), v))
+            .flat_map(Bin::iter)
+            .map(|e| (e.key.as_str(), &e.value))
+    }
+
+    /// (bucket index, entries) of each tree bin, to check against Java's own table.
+    #[cfg(test)]
+    fn tree_bins(&self) -> Vec<(usize, usize)> {
+        self.bins
+            .iter()
+            .enumerate()
+            .filter_map(|(i, bin)| match bin {
+                Bin::Tree(tree) => Some((i, tree.len())),
+                Bin::List(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -237,35 +313,63 @@ mod tests {
         assert_eq!(got[0], "p");
     }
 
-    /// Every case of `tests/fixtures/java_hashmap_orders.txt`, recorded from a real
-    /// `java.util.HashMap` (resizes, full collisions, re-puts, non-ASCII keys, the long-bucket
-    /// resize rule): our hash and our iteration order must match Java's.
-    #[test]
-    fn matches_orders_recorded_from_java() {
-        let text = include_str!("../../tests/fixtures/java_hashmap_orders.txt");
-        let (mut cases, mut map, mut expect) = (0, JavaHashMap::new(), Vec::new());
+    /// Replays every case of a fixture recorded from a real `java.util.HashMap` (format in the
+    /// fixture's header): our hash, iteration order, size, table length and tree bins must be
+    /// Java's, and `get` must find each key's last value. Returns the number of cases.
+    fn replay_java_fixture(text: &str) -> usize {
+        let mut cases = 0;
+        let mut map = JavaHashMap::new();
+        let (mut puts, mut expect, mut trees) = (0, Vec::new(), Vec::new());
+        let mut last_put = std::collections::HashMap::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# hash ") {
                 let (key, hash) = rest.rsplit_once(' ').unwrap();
-                assert_eq!(
-                    string_hash(key),
-                    hash.parse::<i32>().unwrap(),
-                    "hash of {key}"
-                );
-            } else if line.starts_with("case ") {
+                assert_eq!(string_hash(key), hash.parse::<i32>().unwrap(), "{key}");
+            } else if let Some(name) = line.strip_prefix("case ") {
+                println!("case {name}");
                 map = JavaHashMap::new();
+                (puts, last_put) = (0, Default::default());
                 expect.clear();
+                trees.clear();
             } else if let Some(key) = line.strip_prefix("insert ") {
-                map.insert(key.to_string(), ());
+                map.insert(key.to_string(), puts);
+                last_put.insert(key, puts);
+                puts += 1;
             } else if let Some(key) = line.strip_prefix("order ") {
                 expect.push(key.to_string());
+            } else if let Some(rest) = line.strip_prefix("# tree ") {
+                let (index, count) = rest.split_once(' ').unwrap();
+                trees.push((index.parse().unwrap(), count.parse().unwrap()));
+            } else if let Some(rest) = line.strip_prefix("# size ") {
+                let (size, capacity) = rest.split_once(" capacity ").unwrap();
+                assert_eq!(map.len(), size.parse::<usize>().unwrap(), "case {cases}");
+                assert_eq!(map.bins.len(), capacity.parse::<usize>().unwrap());
             } else if line == "end" {
                 let got: Vec<String> = map.iter().map(|(k, _)| k.to_string()).collect();
-                assert_eq!(got, expect, "case {cases}");
-                assert_eq!(map.len(), expect.len());
+                assert_eq!(got, expect, "order, case {cases}");
+                assert_eq!(map.tree_bins(), trees, "tree bins, case {cases}");
+                for (key, put) in &last_put {
+                    assert_eq!(map.get(key), Some(put), "get {key}, case {cases}");
+                }
+                assert_eq!(map.get("not.a.key_1.0.0.jar"), None);
                 cases += 1;
             }
         }
-        assert_eq!(cases, 17);
+        cases
+    }
+
+    /// `tests/fixtures/java_hashmap_orders.txt`: resizes, full collisions, re-puts, non-ASCII
+    /// keys, the long-bucket resize rule; no tree bins.
+    #[test]
+    fn matches_orders_recorded_from_java() {
+        let text = include_str!("../../tests/fixtures/java_hashmap_orders.txt");
+        assert_eq!(replay_java_fixture(text), 17);
+    }
+
+    /// `tests/fixtures/java_hashmap_trees.txt`: tree bins made, grown, re-put and split.
+    #[test]
+    fn matches_tree_bin_orders_recorded_from_java() {
+        let text = include_str!("../../tests/fixtures/java_hashmap_trees.txt");
+        assert_eq!(replay_java_fixture(text), 17);
     }
 }
