@@ -300,6 +300,13 @@ pub struct PathArgs {
     /// `-Dcarbon.patches.dir.path=/x`. Properties carbon-patcher does not use are ignored.
     #[arg(short = 'D', value_name = "NAME=VALUE", value_parser = parse_property)]
     pub properties: Vec<(String, String)>,
+    /// The product's launcher, when its files do not say or say wrong: a kernel version
+    /// (`4.4.9`, `4.9.30`) or `micro-integrator` [default: read from
+    /// lib/org.wso2.carbon.server-<version>.jar, bin/org.wso2.carbon.bootstrap-<version>.jar,
+    /// bin/wso2carbon-version.txt, or bin/micro-integrator.sh]. Decides how patches.log is
+    /// written and whether the dir properties count (kernels before 4.4.12 ignore them).
+    #[arg(long, value_name = "VERSION")]
+    pub kernel: Option<String>,
 }
 
 /// `-Dname=value`; `-Dname` alone sets the empty string, as Java does.
@@ -331,6 +338,8 @@ impl PathArgs {
             state_dir: self.state_dir.clone(),
             env_carbon_home: env("CARBON_HOME"),
             env_repository: env("CARBON_REPOSITORY"),
+            kernel: self.kernel.clone(),
+            facts: Default::default(),
         }
     }
 }

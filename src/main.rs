@@ -147,7 +147,7 @@ fn finish(r: Result<i32>) -> i32 {
 /// the form asked for.
 fn report(args: &ReportArgs, build: impl FnOnce(&Layout) -> Result<(String, String, i32)>) -> i32 {
     init_logging("warn", None);
-    let layout = match Layout::resolve(&args.paths.settings()) {
+    let layout = match carbon_patcher::product::home::resolve(&args.paths.settings()) {
         Ok(l) => l,
         Err(e) => {
             report_error(&e);

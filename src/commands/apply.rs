@@ -121,7 +121,7 @@ pub fn apply(layout: &Layout, control: &ApplyControl) -> i32 {
 
 /// `apply`: the launcher's patch step once, on the product the flags name.
 pub fn run(args: &ApplyArgs) -> i32 {
-    match Layout::resolve(&args.paths.settings()) {
+    match crate::product::home::resolve(&args.paths.settings()) {
         Ok(layout) => apply(&layout, &args.control),
         Err(e) => {
             report_error(&e);

@@ -10,10 +10,11 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::launcher::layout::Layout;
-use crate::launcher::log::{Level, LogLine};
+use crate::launcher::log::LogLine;
 use crate::launcher::model::{Kind, Rel};
 use crate::launcher::plan::Plan;
 use crate::product::apply;
+use crate::product::patches_log::CarbonLog;
 use crate::product::progress::Progress;
 use crate::product::verify;
 use crate::product::Prepared;
@@ -90,17 +91,14 @@ pub struct MetadataFile {
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntry {
     pub level: &'static str,
-    pub logger: &'static str,
+    pub logger: String,
     pub message: String,
 }
 
-fn entry(l: &LogLine) -> LogEntry {
+fn entry(layout: &Layout, l: &LogLine) -> LogEntry {
     LogEntry {
-        level: match l.level {
-            Level::Info => "INFO",
-            Level::Warn => "WARN",
-        },
-        logger: l.logger.name(),
+        level: l.level.name(&layout.launcher),
+        logger: l.logger.name(&layout.launcher),
         message: l.message.clone(),
     }
 }
@@ -222,15 +220,16 @@ impl Preview {
             plan.applies(),
             &warnings,
         ));
+        let sink = CarbonLog::open(layout, false);
         let log = lines
             .iter()
-            .filter(|l| l.logger.to_file())
-            .map(entry)
+            .filter(|l| sink.routes(l).0)
+            .map(|l| entry(layout, l))
             .collect();
         let console = lines
             .iter()
-            .filter(|l| l.logger.to_console())
-            .map(entry)
+            .filter(|l| sink.routes(l).1)
+            .map(|l| entry(layout, l))
             .collect();
         Ok(Preview {
             schema_version: SCHEMA_VERSION,

@@ -438,7 +438,7 @@ fn run(
     no_apply: bool,
     control: &ApplyControl,
 ) -> i32 {
-    let layout = match Layout::resolve(&paths.settings()) {
+    let layout = match crate::product::home::resolve(&paths.settings()) {
         Ok(l) => l,
         Err(e) => {
             report_error(&e);
@@ -521,7 +521,7 @@ mod tests {
     use crate::launcher::layout::PathSettings;
 
     fn layout(home: &Path) -> Layout {
-        Layout::resolve(&PathSettings {
+        crate::product::home::resolve(&PathSettings {
             carbon_home: Some(home.to_path_buf()),
             ..Default::default()
         })

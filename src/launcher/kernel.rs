@@ -97,9 +97,9 @@ impl Launcher {
         match Version::parse(t) {
             Some(v) if v.0 == 4 && (3..=12).contains(&v.1) => Ok(Launcher::carbon(v)),
             Some(v) => bail!("{v}: not a Carbon 4.x kernel this tool knows (4.3.0 to 4.12.x)"),
-            None => bail!(
-                "{t:?}: not a kernel version (such as 4.4.9 or 4.9.30) or micro-integrator"
-            ),
+            None => {
+                bail!("{t:?}: not a kernel version (such as 4.4.9 or 4.9.30) or micro-integrator")
+            }
         }
     }
 

@@ -5,12 +5,37 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::launcher::kernel::{Family, Launcher, Line};
+
 /// Carbon's system-property names, as a launch script passes them to the JVM.
 pub const PROP_CARBON_HOME: &str = "carbon.home";
 pub const PROP_REPOSITORY: &str = "carbon.repository";
 pub const PROP_COMPONENTS: &str = "carbon.components.dir.path";
 pub const PROP_PATCHES: &str = "carbon.patches.dir.path";
 pub const PROP_SERVICEPACKS: &str = "carbon.servicepacks.dir.path";
+/// Where a `java.util.logging` launcher reads its log configuration.
+pub const PROP_LOGGING_CONFIG: &str = "java.util.logging.config.file";
+/// The properties a launch script's switches are read for.
+pub const SCRIPT_PROPERTIES: [&str; 5] = [
+    PROP_REPOSITORY,
+    PROP_COMPONENTS,
+    PROP_PATCHES,
+    PROP_SERVICEPACKS,
+    PROP_LOGGING_CONFIG,
+];
+
+/// What the product's own files say about it, read by [`crate::product::home`].
+#[derive(Debug, Default, Clone)]
+pub struct ProductFacts {
+    /// The launcher, and the file that told.
+    pub launcher: Option<(Launcher, String)>,
+    /// The launch script whose switches were read, as shown to operators.
+    pub script: Option<String>,
+    /// Its `-D` switches for [`SCRIPT_PROPERTIES`], `$CARBON_HOME` expanded, in its order.
+    pub script_properties: Vec<(String, String)>,
+    /// What could not be read or followed.
+    pub warnings: Vec<String>,
+}
 
 /// What the caller gave: flags (highest), `-D` properties, and the two environment variables.
 #[derive(Debug, Default, Clone)]
@@ -31,15 +56,47 @@ pub struct PathSettings {
     pub env_carbon_home: Option<PathBuf>,
     /// `$CARBON_REPOSITORY`
     pub env_repository: Option<PathBuf>,
+    /// `--kernel` (or the config key `kernel`): the launcher, winning over detection.
+    pub kernel: Option<String>,
+    /// What the product's files say; empty when not read.
+    pub facts: ProductFacts,
 }
 
 impl PathSettings {
-    fn property(&self, name: &str) -> Option<PathBuf> {
-        self.properties
+    /// A system property as the JVM would get it: the last `-D` given to us, else the last the
+    /// launch script passes; with who said it.
+    fn property_from(&self, name: &str) -> Option<(PathBuf, String)> {
+        let given = self.properties.iter().rev().find(|(n, _)| n == name);
+        if let Some((_, v)) = given {
+            return Some((PathBuf::from(v), format!("-D{name}")));
+        }
+        let script = self.facts.script.as_deref().unwrap_or("the launch script");
+        self.facts
+            .script_properties
             .iter()
             .rev()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| PathBuf::from(v))
+            .map(|(_, v)| (PathBuf::from(v), format!("-D{name} in {script}")))
+    }
+
+    /// The carbon home: the flag, `-Dcarbon.home`, then `$CARBON_HOME`; absolute.
+    pub fn home(&self) -> Result<PathBuf> {
+        let Some(home) = self
+            .carbon_home
+            .clone()
+            .or_else(|| {
+                self.properties
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == PROP_CARBON_HOME)
+                    .map(|(_, v)| PathBuf::from(v))
+            })
+            .or_else(|| self.env_carbon_home.clone())
+            .filter(|p| !p.as_os_str().is_empty())
+        else {
+            bail!("no carbon home: pass --carbon-home DIR, -D carbon.home=DIR or set CARBON_HOME");
+        };
+        absolute(&home)
     }
 }
 
@@ -63,6 +120,16 @@ pub struct Layout {
     /// The path the console's verification warning names (the launcher names
     /// `<repository>/logs/patches.log` whatever its log4j configuration says).
     pub patches_log_shown: PathBuf,
+    /// The product's launcher.
+    pub launcher: Launcher,
+    /// `logging-bridge.properties`, for a `java.util.logging` launcher.
+    pub logging_config: Option<PathBuf>,
+    /// Who decided each thing (`kernel`, `plugins`, ...): a file of the product, a flag, a
+    /// switch, or the default.
+    pub origins: Vec<(String, String)>,
+    /// What the product's files or flags asked that the launcher does otherwise, or that could
+    /// not be read.
+    pub warnings: Vec<String>,
 }
 
 pub const BACKUP_DIR: &str = "patch0000";
@@ -78,54 +145,122 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 
 impl Layout {
     pub fn resolve(s: &PathSettings) -> Result<Layout> {
-        let Some(home) = s
-            .carbon_home
-            .clone()
-            .or_else(|| s.property(PROP_CARBON_HOME))
-            .or_else(|| s.env_carbon_home.clone())
-            .filter(|p| !p.as_os_str().is_empty())
-        else {
-            bail!("no carbon home: pass --carbon-home DIR, -D carbon.home=DIR or set CARBON_HOME");
+        let carbon_home = s.home()?;
+        let mut origins: Vec<(String, String)> = Vec::new();
+        let mut warnings = s.facts.warnings.clone();
+        let launcher = match (&s.kernel, &s.facts.launcher) {
+            (Some(k), _) => {
+                origins.push(("kernel".into(), "--kernel".into()));
+                Launcher::parse(k)?
+            }
+            (None, Some((l, said_by))) => {
+                origins.push(("kernel".into(), said_by.clone()));
+                *l
+            }
+            (None, None) => {
+                origins.push((
+                    "kernel".into(),
+                    "nothing in the product names it (no lib/org.wso2.carbon.server-*.jar)".into(),
+                ));
+                Launcher::default()
+            }
         };
-        let carbon_home = absolute(&home)?;
+        let mut origin = |what: &str, who: String| origins.push((what.to_string(), who));
         // The launcher: $CARBON_REPOSITORY, then -Dcarbon.repository, then <home>/repository.
-        let repository = match s
-            .repository
-            .clone()
-            .or_else(|| s.env_repository.clone())
-            .or_else(|| s.property(PROP_REPOSITORY))
-        {
-            Some(r) => absolute(&r)?,
-            None => carbon_home.join("repository"),
+        let repository = if let Some(r) = &s.repository {
+            origin("repository", "--repository".into());
+            absolute(r)?
+        } else if let Some(r) = &s.env_repository {
+            origin("repository", "$CARBON_REPOSITORY".into());
+            absolute(r)?
+        } else if let Some((r, who)) = s.property_from(PROP_REPOSITORY) {
+            origin("repository", who);
+            absolute(&r)?
+        } else {
+            carbon_home.join("repository")
         };
-        let components = match s.components.clone().or_else(|| s.property(PROP_COMPONENTS)) {
-            Some(c) => absolute(&c)?,
+        // A dir property, unless this kernel ignores it (before 4.4.12): then said, not used.
+        let mut dir_property = |name: &str| -> Option<(PathBuf, String)> {
+            let (value, who) = s.property_from(name)?;
+            if launcher.reads_dir_properties() {
+                return Some((value, who));
+            }
+            warnings.push(format!(
+                "{who} = {} is ignored: {} reads no {name} (only kernels from 4.4.12 on do), \
+                 so carbon-patcher ignores it too",
+                value.display(),
+                launcher.describe()
+            ));
+            None
+        };
+        let flag_or = |flag: &Option<PathBuf>,
+                       name: &str,
+                       dir_property: &mut dyn FnMut(&str) -> Option<(PathBuf, String)>,
+                       flag_name: &str|
+         -> Option<(PathBuf, String)> {
+            match flag {
+                Some(f) => Some((f.clone(), flag_name.to_string())),
+                None => dir_property(name),
+            }
+        };
+        let components = match flag_or(
+            &s.components,
+            PROP_COMPONENTS,
+            &mut dir_property,
+            "--components-dir",
+        ) {
+            Some((c, who)) => {
+                origin("components", who);
+                absolute(&c)?
+            }
             None => repository.join("components"),
         };
-        let servicepacks = match s
-            .servicepacks
-            .clone()
-            .or_else(|| s.property(PROP_SERVICEPACKS))
-        {
-            Some(p) => absolute(&p)?,
+        let servicepacks = match flag_or(
+            &s.servicepacks,
+            PROP_SERVICEPACKS,
+            &mut dir_property,
+            "--servicepacks-dir",
+        ) {
+            Some((p, who)) => {
+                origin("servicepacks", who);
+                absolute(&p)?
+            }
             None => components.join("servicepacks"),
         };
-        let patches_override = s.patches.clone().or_else(|| s.property(PROP_PATCHES));
-        let (patches, metadata) = match patches_override {
-            Some(p) => {
-                let p = absolute(&p)?;
-                let meta = p.join(".metadata");
-                (p, meta)
-            }
-            // Note: the repository path, not the components override (spec section 1).
-            None => (
-                components.join("patches"),
-                repository.join("components/patches/.metadata"),
-            ),
-        };
+        let (patches, metadata) =
+            match flag_or(&s.patches, PROP_PATCHES, &mut dir_property, "--patches-dir") {
+                Some((p, who)) => {
+                    origin("patches", who);
+                    let p = absolute(&p)?;
+                    let meta = p.join(".metadata");
+                    (p, meta)
+                }
+                // Note: the repository path, not the components override (spec section 1).
+                None => (
+                    components.join("patches"),
+                    repository.join("components/patches/.metadata"),
+                ),
+            };
         let patches_log = match &s.patches_log {
-            Some(l) => absolute(l)?,
+            Some(l) => {
+                origin("patches.log", "--patches-log".into());
+                absolute(l)?
+            }
             None => carbon_home.join("repository/logs/patches.log"),
+        };
+        let logging_config = match launcher.line() {
+            Line::Log4j => None,
+            Line::Jul => Some(match s.property_from(PROP_LOGGING_CONFIG) {
+                Some((f, who)) => {
+                    origin("logging config", who);
+                    // Relative to the launch script's working dir: the carbon home.
+                    carbon_home.join(f)
+                }
+                None => carbon_home.join(match launcher.family {
+                    Family::Carbon => "repository/conf/etc/logging-bridge.properties",
+                    Family::MicroIntegrator => "conf/etc/logging-bridge.properties",
+                }),
+            }),
         };
         let patches_log_shown = repository.join("logs/patches.log");
         let state_dir = match &s.state_dir {
@@ -144,6 +279,10 @@ impl Layout {
             metadata,
             patches_log,
             patches_log_shown,
+            launcher,
+            logging_config,
+            origins,
+            warnings,
         })
     }
 

@@ -11,8 +11,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::fsops::digest::Md5Sum;
 use crate::launcher::detect::{self, DetectError};
 use crate::launcher::java::{self, JavaHashMap};
+use crate::launcher::kernel::Line;
 use crate::launcher::layout::BACKUP_DIR;
-use crate::launcher::log::{LogLine, Logger};
+use crate::launcher::log::{Level, LogLine, Logger};
 use crate::launcher::model::{Backup, Kind, Rel, Scan, Source, Trees};
 
 /// One entry of the launcher's latest-jars map: where the jar comes from.
@@ -76,8 +77,9 @@ impl Plan {
     }
 }
 
-fn utils(msg: impl Into<String>) -> LogLine {
-    LogLine::info(Logger::PatchUtils, msg)
+/// A `PatchUtils` line at FINE (INFO on log4j kernels).
+fn fine(method: &'static str, msg: impl Into<String>) -> LogLine {
+    LogLine::utils(Level::Fine, method, msg)
 }
 
 /// Names of the apply order (spec section 3, step 2).
@@ -117,9 +119,9 @@ fn dir_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn patched_lines(src: &Source, log: &mut Vec<LogLine>) {
+fn patched_lines(src: &Source, method: &'static str, log: &mut Vec<LogLine>) {
     for e in &src.entries {
-        log.push(utils(format!("Patched {}(MD5:{})", e.name, e.md5)));
+        log.push(fine(method, format!("Patched {}(MD5:{})", e.name, e.md5)));
     }
 }
 
@@ -128,7 +130,8 @@ fn patched_lines(src: &Source, log: &mut Vec<LogLine>) {
 pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Result<Plan> {
     let layout = &scan.layout;
     let order = apply_order(scan);
-    let mut detection_log = vec![utils("Checking for patch changes ...")];
+    let line = layout.launcher.line();
+    let mut detection_log = vec![fine("processPatches", "Checking for patch changes ...")];
     let detection = detect::detect(&order, scan.pre_patched_dir.as_deref()).map_err(|e| match e {
         DetectError::RevertedServicePackNothingLeft(sp) => anyhow!(
             "{}: lists service pack {sp:?} as applied, but there is no service pack and no patch dir \
@@ -136,12 +139,23 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
             layout.pre_patched_dir_file().display()
         ),
     })?;
-    detection_log.extend(detection.messages.iter().map(utils));
+    // Without a prePatchedDir.txt the new dirs are logged by processPatches itself.
+    let detect_method = match scan.pre_patched_dir {
+        None => "processPatches",
+        Some(_) => "checkForPatchChanges",
+    };
+    detection_log.extend(
+        detection
+            .messages
+            .iter()
+            .map(|m| fine(detect_method, m.clone())),
+    );
     let mut change_messages = detection.messages.clone();
     let mut changed = detection.changed();
     let mut changes = detection.new.len() + detection.removed.len();
     if !changed {
-        detection_log.push(utils(
+        detection_log.push(fine(
+            "processPatches",
             "No new patch or service pack detected, server will start without applying patches ",
         ));
     }
@@ -153,7 +167,7 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
                 .with_context(|| format!("{}", layout.pre_patched_jars_file().display()))?;
             if let Some(msg) = detect::jar_change(&latest, |j| j.md5, &previous) {
                 change_messages.push(msg.clone());
-                detection_log.push(utils(msg));
+                detection_log.push(fine("checkUpdatedJars", msg));
                 changed = true;
                 changes = 1;
             }
@@ -164,16 +178,23 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
         // Not the launcher's: its metadata cannot show a commit that was cut short.
         let msg = "carbon-patcher: the last apply was interrupted; applying again";
         change_messages.push(msg.to_string());
-        detection_log.push(LogLine::info(Logger::PatchUtils, msg));
+        detection_log.push(fine("processPatches", msg));
         changed = true;
         changes = changes.max(1);
     }
 
     let mut pre_patched_dir = None;
     let apply = if changed {
-        detection_log.push(LogLine::info(
+        // 4.5+ dropped 4.4's trailing space.
+        let detected = match line {
+            Line::Log4j => "Patch changes detected ",
+            Line::Jul => "Patch changes detected",
+        };
+        detection_log.push(LogLine::new(
+            Level::Info,
             Logger::PatchInstaller,
-            "Patch changes detected ",
+            "perform",
+            detected,
         ));
         let (apply, dir_lines) = apply_plan(scan, read_trees(scan)?)?;
         let mut text = String::new();
@@ -230,13 +251,14 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
     match scan.backup {
         Backup::Missing => {
             plan.backup = Some(trees.plugins.into_iter().collect());
-            plan.backup_log = vec![
-                utils(format!("Backed up plugins to {BACKUP_DIR}")),
-                LogLine::info(
-                    Logger::Console,
-                    format!("Backed up plugins to {BACKUP_DIR}"),
-                ),
-            ];
+            let msg = format!("Backed up plugins to {BACKUP_DIR}");
+            let method = "applyServicepacksAndPatches";
+            plan.backup_log = vec![LogLine::utils(Level::Info, method, msg.clone())];
+            if layout.launcher.line() == Line::Log4j {
+                // The console's copy: 4.5+ prints INFO lines on the console by its handler.
+                plan.backup_log
+                    .push(LogLine::new(Level::Info, Logger::Console, method, msg));
+            }
         }
         Backup::NotADirectory => bail!(
             "{}: exists but is not a directory, so plugins cannot be restored from it",
@@ -244,10 +266,13 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
         ),
         Backup::Present => {}
     }
-    plan.apply_log.push(utils("Applying patches ..."));
+    plan.apply_log
+        .push(fine("applyServicepacksAndPatches", "Applying patches ..."));
     if let Some(tree) = &trees.backup {
-        plan.apply_log
-            .push(utils("restoring bundle backup directory"));
+        plan.apply_log.push(fine(
+            "copyServicepacksAndPatches",
+            "restoring bundle backup directory",
+        ));
         for (rel, kind) in tree {
             match (kinds.get(rel), kind) {
                 (Some(have), want) if have != want => bail!(
@@ -272,7 +297,7 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
     }
 
     let mut dir_lines = Vec::new();
-    let copy_from = |src: &Source, plan: &mut ApplyPlan| -> Result<()> {
+    let copy_from = |src: &Source, method: &'static str, plan: &mut ApplyPlan| -> Result<()> {
         for e in &src.entries {
             let rel = Rel::new(&e.bundle_name);
             if kinds.get(&rel) == Some(&Kind::Dir) {
@@ -286,19 +311,21 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
                 plan.overwritten_restores.push(restored);
             }
         }
-        patched_lines(src, &mut plan.apply_log);
+        patched_lines(src, method, &mut plan.apply_log);
         Ok(())
     };
     if let Some(sp) = &scan.latest_servicepack {
+        let method = "copyLatestServicepack";
         plan.apply_log
-            .push(utils(format!("Start applying - {}", sp.source.name)));
-        copy_from(&sp.source, &mut plan)?;
+            .push(fine(method, format!("Start applying - {}", sp.source.name)));
+        copy_from(&sp.source, method, &mut plan)?;
         dir_lines.push(sp.source.name.clone());
     }
     for src in &scan.patch_dirs {
+        let method = "copyServicepacksAndPatches";
         plan.apply_log
-            .push(utils(format!("Applying - {}", src.name)));
-        copy_from(src, &mut plan)?;
+            .push(fine(method, format!("Applying - {}", src.name)));
+        copy_from(src, method, &mut plan)?;
     }
     // prePatchedDir.txt: the patch dirs listed after the backup exists, so patch0000 is there.
     let mut names: Vec<String> = scan.applied_patch_names().map(String::from).collect();

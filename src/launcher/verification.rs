@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use crate::fsops::digest::Md5Sum;
+use crate::launcher::kernel::Line;
 use crate::launcher::layout::Layout;
-use crate::launcher::log::{LogLine, Logger};
+use crate::launcher::log::{Level, LogLine, Logger};
 use crate::launcher::plan::LatestJar;
 
 /// What verification found for one latest jar.
@@ -40,40 +41,56 @@ pub fn warning(name: &str, jar: &LatestJar) -> String {
     )
 }
 
-/// The verification lines, given whether this run applied and what it found.
+/// The verification lines, given whether this run applied and what it found, as the product's
+/// kernel line logs them (all from `checkMD5Checksum`).
 pub fn log_lines(layout: &Layout, applied: bool, warnings: &[String]) -> Vec<LogLine> {
-    let utils = |m: &str| LogLine::info(Logger::PatchUtils, m);
-    let mut lines = vec![utils("Patch verification started")];
-    if applied {
-        lines.push(LogLine::info(Logger::Console, "Patch verification started"));
-    }
-    if warnings.is_empty() {
-        lines.push(utils("Patch verification successfully completed"));
-        if applied {
-            lines.push(LogLine::info(
-                Logger::Console,
-                "Patch verification successfully completed.",
-            ));
+    const METHOD: &str = "checkMD5Checksum";
+    let see = format!(
+        "Patch verification completed with warnings. Please see  {} for more details",
+        layout.patches_log_shown.display()
+    );
+    let warn = |m: String| LogLine::utils(Level::Warning, METHOD, m);
+    let mut lines = Vec::new();
+    match layout.launcher.line() {
+        Line::Log4j => {
+            let info = |m: &str| LogLine::utils(Level::Info, METHOD, m);
+            let console = |level, m: String| LogLine::new(level, Logger::Console, METHOD, m);
+            lines.push(info("Patch verification started"));
+            if applied {
+                lines.push(console(Level::Info, "Patch verification started".into()));
+            }
+            if warnings.is_empty() {
+                lines.push(info("Patch verification successfully completed"));
+                if applied {
+                    lines.push(console(
+                        Level::Info,
+                        "Patch verification successfully completed.".into(),
+                    ));
+                }
+            } else {
+                lines.push(warn(
+                    "Problems found during patch verification. See below for details:".into(),
+                ));
+                lines.extend(warnings.iter().cloned().map(warn));
+                lines.push(warn("Patch verification completed with warnings.".into()));
+                lines.push(console(Level::Warning, see));
+            }
         }
-    } else {
-        lines.push(LogLine::warn(
-            Logger::PatchUtils,
-            "Problems found during patch verification. See below for details:",
-        ));
-        for w in warnings {
-            lines.push(LogLine::warn(Logger::PatchUtils, w.clone()));
+        Line::Jul => {
+            // INFO (so on the console too) only when this run applied.
+            let level = if applied { Level::Info } else { Level::Fine };
+            let say = |m: &str| LogLine::utils(level, METHOD, m);
+            lines.push(say("Patch verification started"));
+            if warnings.is_empty() {
+                lines.push(say("Patch verification successfully completed"));
+            } else {
+                lines.push(warn(
+                    "Problems found during patch verification. See below for details:".into(),
+                ));
+                lines.extend(warnings.iter().cloned().map(warn));
+                lines.push(warn(see));
+            }
         }
-        lines.push(LogLine::warn(
-            Logger::PatchUtils,
-            "Patch verification completed with warnings.",
-        ));
-        lines.push(LogLine::warn(
-            Logger::Console,
-            format!(
-                "Patch verification completed with warnings. Please see  {} for more details",
-                layout.patches_log_shown.display()
-            ),
-        ));
     }
     lines
 }

@@ -58,7 +58,7 @@ impl Prepared {
     /// [`Prepared::run`], reporting progress (for a person at a terminal).
     pub fn run_with(&self, console: bool, progress: &progress::Progress) -> Result<Outcome> {
         let layout = &self.scan.layout;
-        let mut log = CarbonLog::new(&layout.patches_log, console);
+        let mut log = CarbonLog::open(layout, console);
         let written = apply::execute(&self.scan, &self.plan, &mut log, &self.cache, progress)?;
         let warnings = verify::mismatches(layout, &self.plan, &self.cache, progress)?;
         progress.finish();

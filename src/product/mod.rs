@@ -6,6 +6,7 @@ pub mod apply;
 pub mod cycle;
 pub mod digest_cache;
 pub mod engine;
+pub mod home;
 pub mod jar;
 pub mod lock;
 pub mod patches_log;

@@ -3,11 +3,13 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
 use crate::fsops;
+use crate::launcher::kernel::{Launcher, Line};
+use crate::launcher::layout::Layout;
 use crate::launcher::log::LogLine;
 
 /// Sends lines to `patches.log` (appended, created with its directory when missing, as log4j
@@ -16,26 +18,40 @@ use crate::launcher::log::LogLine;
 pub struct CarbonLog {
     path: PathBuf,
     console: bool,
+    launcher: Launcher,
 }
 
 impl CarbonLog {
-    pub fn new(path: &Path, console: bool) -> CarbonLog {
+    /// The product's `patches.log` as its launcher writes it; `console` prints the launcher's
+    /// console lines too.
+    pub fn open(layout: &Layout, console: bool) -> CarbonLog {
         CarbonLog {
-            path: path.to_path_buf(),
+            path: layout.patches_log.clone(),
             console,
+            launcher: layout.launcher,
+        }
+    }
+
+    /// Where the product's launcher sends `line`: (`patches.log`, the console).
+    pub fn routes(&self, line: &LogLine) -> (bool, bool) {
+        match self.launcher.line() {
+            Line::Log4j | Line::Jul => {
+                (line.logger.log4j_to_file(), line.logger.log4j_to_console())
+            }
         }
     }
 
     /// Splits `lines` into the `patches.log` text and the console text.
-    fn render(lines: &[LogLine]) -> (String, String) {
+    fn render(&self, lines: &[LogLine]) -> (String, String) {
         let now = chrono::Local::now();
         let (mut file_text, mut console_text) = (String::new(), String::new());
         for l in lines {
-            let text = l.render(now);
-            if l.logger.to_file() {
+            let text = l.log4j_render(&self.launcher, now);
+            let (to_file, to_console) = self.routes(l);
+            if to_file {
                 file_text.push_str(&text);
             }
-            if l.logger.to_console() {
+            if to_console {
                 console_text.push_str(&text);
             }
         }
@@ -54,7 +70,7 @@ impl CarbonLog {
     /// Writes `lines`, or nothing: a failed append (a full disk) is cut back to where the file
     /// ended, so no half line is left. For the lines written before a run changes anything.
     pub fn emit_all_or_nothing(&mut self, lines: &[LogLine]) -> Result<()> {
-        let (file_text, console_text) = Self::render(lines);
+        let (file_text, console_text) = self.render(lines);
         if !file_text.is_empty() {
             self.append(&file_text)?;
         }
@@ -65,7 +81,7 @@ impl CarbonLog {
     /// Writes `lines` after the run's changes are made: `patches.log` is a record, not state,
     /// so a failure to append is reported on standard error and does not fail the run.
     pub fn emit(&mut self, lines: &[LogLine]) {
-        let (file_text, console_text) = Self::render(lines);
+        let (file_text, console_text) = self.render(lines);
         if !file_text.is_empty() {
             if let Err(e) = self.append(&file_text) {
                 tracing::warn!("{e:#}; these lines are missing from it:\n{file_text}");
@@ -119,19 +135,27 @@ impl CarbonLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::launcher::log::{LogLine, Logger};
+    use crate::launcher::layout::PathSettings;
+    use crate::launcher::log::{Level, LogLine, Logger};
 
     #[test]
     fn appends_whole_lines_and_creates_the_directory() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("logs/patches.log");
-        let mut log = CarbonLog::new(&path, false);
+        let layout = Layout::resolve(&PathSettings {
+            carbon_home: Some(dir.path().to_path_buf()),
+            patches_log: Some(dir.path().join("logs/patches.log")),
+            ..Default::default()
+        })
+        .unwrap();
+        let path = layout.patches_log.clone();
+        let mut log = CarbonLog::open(&layout, false);
+        let line = |logger, m| LogLine::new(Level::Info, logger, "m", m);
         log.emit(&[
-            LogLine::info(Logger::PatchUtils, "a"),
-            LogLine::info(Logger::Console, "console only"),
-            LogLine::info(Logger::PatchInstaller, "b"),
+            line(Logger::PatchUtils, "a"),
+            line(Logger::Console, "console only"),
+            line(Logger::PatchInstaller, "b"),
         ]);
-        log.emit(&[LogLine::info(Logger::PatchUtils, "c")]);
+        log.emit(&[line(Logger::PatchUtils, "c")]);
         let text = std::fs::read_to_string(&path).unwrap();
         let bodies: Vec<_> = text.lines().map(|l| &l[26..]).collect();
         assert_eq!(

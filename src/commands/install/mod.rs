@@ -148,7 +148,7 @@ fn needs_apply(layout: &Layout) -> bool {
 
 /// `carbon-patcher install`: the exit code.
 pub fn run(args: &InstallArgs) -> i32 {
-    let layout = match Layout::resolve(&args.paths.settings()) {
+    let layout = match crate::product::home::resolve(&args.paths.settings()) {
         Ok(l) => l,
         Err(e) => {
             report_error(&e);

@@ -31,6 +31,8 @@ pub struct ConfigFile {
     pub state_dir: Option<PathBuf>,
     pub lock_timeout_seconds: Option<f64>,
     pub follow_symlinks: Option<bool>,
+    /// As `--kernel`.
+    pub kernel: Option<String>,
 }
 
 impl ConfigFile {
@@ -110,6 +112,8 @@ impl WatchSettings {
             state_dir: f.state_dir.clone().or(file.state_dir.clone()),
             env_carbon_home: f.env_carbon_home.clone(),
             env_repository: f.env_repository.clone(),
+            kernel: f.kernel.clone().or(file.kernel.clone()),
+            facts: Default::default(),
         };
         let opt_secs = |v: Option<f64>| v.map(seconds).transpose();
         Ok(WatchSettings {

@@ -261,7 +261,7 @@ impl Watcher {
     /// (its lock is held for the watcher's life).
     fn reload(&mut self) -> Result<()> {
         let settings = load_settings(&self.flags, self.config.as_deref())?;
-        let layout = Layout::resolve(&settings.paths)?;
+        let layout = crate::product::home::resolve(&settings.paths)?;
         if layout.carbon_home != self.layout.carbon_home {
             anyhow::bail!(
                 "the carbon home cannot change on reload ({} → {}); restart the watcher",
@@ -278,7 +278,7 @@ impl Watcher {
 
 /// Runs the watcher until SIGTERM or SIGINT; returns the exit code.
 pub fn run(flags: WatchFlags, config: Option<PathBuf>, settings: WatchSettings) -> Result<i32> {
-    let layout = Layout::resolve(&settings.paths)?;
+    let layout = crate::product::home::resolve(&settings.paths)?;
     let _home_lock = match lock::try_lock(&layout.carbon_home, &layout.lock_file("watch")) {
         Ok(l) => l,
         Err(LockError::Busy { holder }) => {
@@ -513,7 +513,7 @@ mod tests {
 
     #[test]
     fn relevance_of_paths() {
-        let layout = Layout::resolve(&PathSettings {
+        let layout = crate::product::home::resolve(&PathSettings {
             carbon_home: Some("/h".into()),
             ..Default::default()
         })
