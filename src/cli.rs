@@ -263,6 +263,21 @@ pub struct DemoArgs {
     /// temporary dir removed at the end.
     #[arg(long, value_name = "DIR")]
     pub into: Option<PathBuf>,
+    /// Which sample: a kernel 4.4 product (log4j), a kernel 4.9 product (java.util.logging), or
+    /// a Micro Integrator home.
+    #[arg(long, value_enum, default_value = "carbon-4.4")]
+    pub product: DemoProduct,
+}
+
+/// The bundled sample products.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoProduct {
+    #[value(name = "carbon-4.4")]
+    Carbon44,
+    #[value(name = "carbon-4.9")]
+    Carbon49,
+    #[value(name = "micro-integrator")]
+    MicroIntegrator,
 }
 
 /// Where the product is. Flags win over `-D` properties, which win over the environment

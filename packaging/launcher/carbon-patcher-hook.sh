@@ -1,4 +1,6 @@
-# carbon-patcher pre-start hook for a WSO2 Carbon 4.4.x launch script (bin/wso2server.sh).
+# carbon-patcher pre-start hook for a WSO2 launch script of any Carbon 4.x product or of Micro
+# Integrator (bin/wso2server.sh, api-manager.sh, gateway.sh, traffic-manager.sh, api-cp.sh,
+# key-manager.sh, integrator.sh, micro-integrator.sh, wso2/<profile>/bin/wso2server.sh).
 #
 # Runs `carbon-patcher apply` on this product just before the JVM starts, with the Carbon
 # properties the script gives the JVM, so that a bad patch stops the start with a clear message
@@ -25,7 +27,9 @@
 #   1 bad input refused (nothing changed), 4 busy, 5 a server for this home is running, and
 #     anything else (2 usage, a crash)  -> message on standard error, the script exits 1
 #
-# The properties passed on are the `-Dcarbon.*=*` words of $JAVA_OPTS, then
+# carbon-patcher reads the script's own fixed `-Dcarbon.*` switches (where Micro Integrator and
+# EI keep their dirs) and its kernel from the product itself. The properties passed on are the
+# `-Dcarbon.*=*` and `-Djava.util.logging.config.file=*` words of $JAVA_OPTS, then
 # -Dcarbon.home=$CARBON_HOME, then the `-Dcarbon.*=*` arguments of the script, the order in which
 # the JVM receives them (a later one wins, in Java as in carbon-patcher). CARBON_REPOSITORY is read
 # from the environment by both.
@@ -52,11 +56,11 @@ _carbon_patcher_hook() {
     _cph_n=$#
     # shellcheck disable=SC2086 # split $JAVA_OPTS into words as the JVM command line does
     for _cph_w in ${JAVA_OPTS:-}; do
-        case $_cph_w in -Dcarbon.*=*) set -- "$@" "$_cph_w" ;; esac
+        case $_cph_w in -Dcarbon.*=* | -Djava.util.logging.config.file=*) set -- "$@" "$_cph_w" ;; esac
     done
     set -- "$@" "-Dcarbon.home=${CARBON_HOME:-}"
     while [ "$_cph_n" -gt 0 ]; do
-        case $1 in -Dcarbon.*=*) set -- "$@" "$1" ;; esac
+        case $1 in -Dcarbon.*=* | -Djava.util.logging.config.file=*) set -- "$@" "$1" ;; esac
         shift
         _cph_n=$((_cph_n - 1))
     done

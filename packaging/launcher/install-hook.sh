@@ -1,5 +1,7 @@
 #!/bin/sh
-# Inserts the carbon-patcher pre-start hook into a WSO2 Carbon launch script (bin/wso2server.sh),
+# Inserts the carbon-patcher pre-start hook into a WSO2 launch script (bin/wso2server.sh,
+# api-manager.sh, gateway.sh, traffic-manager.sh, api-cp.sh, key-manager.sh, integrator.sh,
+# micro-integrator.sh, an EI profile's wso2/<profile>/bin/wso2server.sh),
 # or removes it. Idempotent: a script that already holds the current hook is left untouched, an
 # older hook block is replaced where it is. Keeps a backup of the script before every change.
 #
@@ -12,7 +14,8 @@
 #   --uninstall  remove the hook block instead
 #
 # Where: before the `while` loop that runs the JVM (the loop around the command whose last line
-# holds org.wso2.carbon.bootstrap.Bootstrap), or, without such a loop, before the first line of
+# holds org.wso2.carbon.bootstrap.Bootstrap, or Micro Integrator's
+# org.wso2.micro.integrator.bootstrap.Bootstrap), or, without such a loop, before the first line of
 # that command. The hook then runs once per start of the script, after the script has settled
 # CARBON_HOME, JAVA_OPTS and its working directory, and with the script's own arguments.
 #
@@ -126,7 +129,7 @@ awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v mode="$mode" -v bf="$block" '
         # before it that end with a backslash continue into it).
         at = 0
         for (i = 1; i <= n; i++)
-            if (line[i] ~ /org\.wso2\.carbon\.bootstrap\.Bootstrap/ && line[i] !~ /^[ \t]*#/) { at = i; break }
+            if (line[i] ~ /org\.wso2\.(carbon|micro\.integrator)\.bootstrap\.Bootstrap/ && line[i] !~ /^[ \t]*#/) { at = i; break }
         if (!at) exit 3
         while (at > 1 && line[at - 1] ~ /\\$/) at--
         # The while loop around it: "do" alone after "while ...", or "while ...; do".

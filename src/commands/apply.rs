@@ -93,6 +93,7 @@ pub fn lock(layout: &Layout, control: &ApplyControl) -> Result<DirLock, i32> {
 /// One apply, as a server start would run it: refused while the server runs (unless
 /// `--while-running`), waits for the lock, prints the console lines unless `--quiet`.
 pub fn apply(layout: &Layout, control: &ApplyControl) -> i32 {
+    warn_about(layout);
     if let Some(code) = refuse_while_running(layout, control) {
         return code;
     }
@@ -116,6 +117,14 @@ pub fn apply(layout: &Layout, control: &ApplyControl) -> i32 {
         }
         // always_run and apply_while_running rule these out.
         CycleResult::UpToDate | CycleResult::Deferred { .. } => exit::OK,
+    }
+}
+
+/// Says on standard error what the product asks that its launcher does otherwise (a dir
+/// property an old kernel ignores, a log setting not followed): never a reason to refuse.
+pub fn warn_about(layout: &Layout) {
+    for w in &layout.warnings {
+        eprintln!("carbon-patcher: warning: {w}");
     }
 }
 

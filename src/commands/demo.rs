@@ -6,27 +6,33 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use include_dir::{include_dir, Dir};
 
-use crate::cli::{exit, DemoArgs};
+use crate::cli::{exit, DemoArgs, DemoProduct};
 use crate::commands::apply::{outcome_code, report_error};
 use crate::launcher::layout::{Layout, PathSettings};
 use crate::product::run_apply;
 
 static SAMPLE_PRODUCT: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/sample-product");
+static SAMPLE_PRODUCT_4_9: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/sample-product-4.9");
+static SAMPLE_PRODUCT_MI: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/sample-product-mi");
 
 /// Writes the sample product home into `dir` (created; must not exist yet).
 pub fn extract_sample(dir: &Path) -> Result<()> {
+    extract(&SAMPLE_PRODUCT, dir)
+}
+
+fn extract(sample: &Dir<'_>, dir: &Path) -> Result<()> {
     if dir.exists() {
         bail!("{}: already exists", dir.display());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    SAMPLE_PRODUCT
+    sample
         .extract(dir)
         .with_context(|| format!("{}: cannot extract the sample product", dir.display()))
 }
 
-/// The sample product's layout when extracted at `home`.
+/// The sample product's layout when extracted at `home`, found as any product is.
 pub fn layout(home: &Path) -> Result<Layout> {
-    Layout::resolve(&PathSettings {
+    crate::product::home::resolve(&PathSettings {
         carbon_home: Some(home.to_path_buf()),
         ..Default::default()
     })
@@ -50,9 +56,15 @@ fn demo_inner(args: &DemoArgs) -> Result<i32> {
         Some(dir) => dir.clone(),
         None => scratch.path().join("sample-product"),
     };
-    extract_sample(&home)?;
+    let sample = match args.product {
+        DemoProduct::Carbon44 => &SAMPLE_PRODUCT,
+        DemoProduct::Carbon49 => &SAMPLE_PRODUCT_4_9,
+        DemoProduct::MicroIntegrator => &SAMPLE_PRODUCT_MI,
+    };
+    extract(sample, &home)?;
     let layout = layout(&home)?;
     println!("== sample product extracted to {}", home.display());
+    println!("== its launcher: {}", layout.launcher.describe());
     println!("== first apply (console lines as the launcher prints them):");
     let first = run_apply(&layout, true)?;
     println!("== second apply (nothing changed):");

@@ -30,6 +30,9 @@ pub struct Preview {
     pub applies: bool,
     /// `apply` would write anything at all (files, metadata, leftovers removed).
     pub writes_anything: bool,
+    /// What the product asks that its launcher does otherwise, or that carbon-patcher cannot
+    /// follow (a log setting): said, never a reason to refuse.
+    pub warnings: Vec<String>,
     /// Leftovers of an interrupted run that `apply` removes first.
     pub remove_leftovers: Vec<String>,
     pub backup: Option<BackupStep>,
@@ -236,6 +239,7 @@ impl Preview {
             carbon_home: show(&layout.carbon_home),
             applies: plan.applies(),
             writes_anything: p.writes_anything(),
+            warnings: layout.warnings.clone(),
             remove_leftovers,
             backup,
             restore,
@@ -262,6 +266,9 @@ impl Preview {
     /// The readable form.
     pub fn render(&self) -> String {
         let mut s = String::new();
+        for w in &self.warnings {
+            let _ = writeln!(s, "warning          {w}");
+        }
         if !self.applies {
             let _ = writeln!(
                 s,

@@ -11,6 +11,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::exit;
+use crate::launcher::kernel::{Family, Line};
 use crate::launcher::layout::Layout;
 use crate::launcher::verification::State;
 use crate::product::cycle::{self, Summary};
@@ -31,6 +32,7 @@ const START_TIME_SLACK: Duration = Duration::from_millis(1100);
 pub struct Status {
     pub schema_version: u32,
     pub carbon_home: String,
+    pub product: Product,
     pub server: ServerStatus,
     /// The server runs, and an apply of ours changed `plugins` after it started.
     pub restart_needed: bool,
@@ -45,6 +47,60 @@ pub struct Status {
     /// Why the product cannot be applied (bad input, as `apply` would refuse it, naming the
     /// file and the reason); `pending`, `bundles` and `verification` are then empty.
     pub refused: Option<String>,
+}
+
+/// The product as carbon-patcher found it: its launcher and where each dir is, and who said so.
+#[derive(Debug, Clone, Serialize)]
+pub struct Product {
+    /// `Carbon kernel 4.9.30 (java.util.logging)`.
+    pub launcher: String,
+    /// `carbon` or `micro-integrator`.
+    pub family: &'static str,
+    /// The kernel version, when known.
+    pub kernel: Option<String>,
+    /// `log4j` (kernels 4.3–4.4) or `java.util.logging` (4.5+, Micro Integrator).
+    pub log_line: &'static str,
+    pub plugins: String,
+    pub patches: String,
+    pub servicepacks: String,
+    pub metadata: String,
+    pub patches_log: String,
+    /// `logging-bridge.properties`, for a `java.util.logging` launcher.
+    pub logging_config: Option<String>,
+    /// What decided each of the above that is not the default: `[what, who]`.
+    pub decided_by: Vec<[String; 2]>,
+    /// Settings the launcher does otherwise than asked, or files that could not be read.
+    pub warnings: Vec<String>,
+}
+
+impl Product {
+    pub fn of(layout: &Layout) -> Product {
+        let l = &layout.launcher;
+        Product {
+            launcher: l.describe(),
+            family: match l.family {
+                Family::Carbon => "carbon",
+                Family::MicroIntegrator => "micro-integrator",
+            },
+            kernel: l.kernel.map(|v| v.to_string()),
+            log_line: match l.line() {
+                Line::Log4j => "log4j",
+                Line::Jul => "java.util.logging",
+            },
+            plugins: layout.show(&layout.plugins),
+            patches: layout.show(&layout.patches),
+            servicepacks: layout.show(&layout.servicepacks),
+            metadata: layout.show(&layout.metadata),
+            patches_log: layout.show(&layout.patches_log),
+            logging_config: layout.logging_config.as_deref().map(|p| layout.show(p)),
+            decided_by: layout
+                .origins
+                .iter()
+                .map(|(a, b)| [a.clone(), b.clone()])
+                .collect(),
+            warnings: layout.warnings.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,6 +216,7 @@ impl Status {
         let mut status = Status {
             schema_version: SCHEMA_VERSION,
             carbon_home: layout.carbon_home.display().to_string(),
+            product: Product::of(layout),
             server: ServerStatus {
                 running: pid.is_some(),
                 pid,
@@ -224,6 +281,27 @@ impl Status {
     pub fn render(&self, layout: &Layout) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "carbon home:  {}", self.carbon_home);
+        let p = &self.product;
+        let _ = writeln!(s, "launcher:     {}", p.launcher);
+        let _ = writeln!(
+            s,
+            "dirs:         plugins {}, patches {}, service packs {}, metadata {}",
+            p.plugins, p.patches, p.servicepacks, p.metadata
+        );
+        match &p.logging_config {
+            Some(c) => {
+                let _ = writeln!(s, "logging:      {c}");
+            }
+            None => {
+                let _ = writeln!(s, "patches.log:  {}", p.patches_log);
+            }
+        }
+        for [what, who] in &p.decided_by {
+            let _ = writeln!(s, "  {what}: {who}");
+        }
+        for w in &p.warnings {
+            let _ = writeln!(s, "warning:      {w}");
+        }
         let server = match (self.server.pid, &self.server.started) {
             (Some(pid), Some(_)) => format!(
                 "running (pid {pid}, started {})",
