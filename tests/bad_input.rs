@@ -421,12 +421,6 @@ fn slash_in_version(root: &Path, bad: bool) -> Product {
     evil_bundle_in_servicepack(root, "evil-slash-version.jar", "org.evil", version)
 }
 
-/// Symbolic name `..`: the file name would be `.._1.0.0.jar`.
-fn dotdot_in_symbolic_name(root: &Path, bad: bool) -> Product {
-    let name = if bad { ".." } else { "org.evil" };
-    evil_bundle_in_servicepack(root, "evil-dotdot.jar", name, "1.0.0")
-}
-
 fn backslash_in_version(root: &Path, bad: bool) -> Product {
     let version = if bad { "1.0\\0" } else { "1.0.0" };
     evil_bundle_in_patch(root, true, "evil-backslash.jar", "org.evil", version)
@@ -559,7 +553,6 @@ const ALL: &[(&str, Setup)] = &[
     ("missing_plugins_after_apply", missing_plugins_after_apply),
     ("slash_in_symbolic_name", slash_in_symbolic_name),
     ("slash_in_version", slash_in_version),
-    ("dotdot_in_symbolic_name", dotdot_in_symbolic_name),
     ("backslash_in_version", backslash_in_version),
     ("nul_in_symbolic_name", nul_in_symbolic_name),
     ("non_utf8_entry_in_patch_dir", non_utf8_entry_in_patch_dir),
@@ -791,11 +784,6 @@ fn slash_in_bundle_symbolic_name_is_refused() {
 #[test]
 fn slash_in_bundle_version_is_refused() {
     assert_refused(slash_in_version, &["evil-slash-version.jar"], BAD_NAME);
-}
-
-#[test]
-fn dotdot_in_bundle_symbolic_name_is_refused() {
-    assert_refused(dotdot_in_symbolic_name, &["evil-dotdot.jar"], BAD_NAME);
 }
 
 #[test]

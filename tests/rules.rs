@@ -111,6 +111,29 @@ fn order_of_patch_dirs_and_last_writer() {
     assert!(jars.contains(&format!("readme.txt:{}\n", md5_hex(b"notes"))));
 }
 
+/// `..` inside a bundle file name is an ordinary name (spec section 9): `Bundle-Version: 1.0.`
+/// names `a_1.0..jar`, and a symbolic name `..` names `.._1.jar`; both stay inside `plugins` and
+/// are applied as the launcher applies them.
+#[test]
+fn dots_inside_a_bundle_file_name_are_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = Product::new(tmp.path(), &[("a", "1.0.")]);
+    p.add_patch_jar("patch0001", "a.jar", "a", "1.0.", "patched");
+    p.add_patch_jar("patch0001", "dots.jar", "..", "1", "dots");
+    assert_ok(&p.apply(&[]));
+    assert_eq!(
+        fs::read(p.plugins().join("a_1.0..jar")).unwrap(),
+        bundle_jar("a", "1.0.", "patched")
+    );
+    assert_eq!(
+        fs::read(p.plugins().join(".._1.jar")).unwrap(),
+        bundle_jar("..", "1", "dots")
+    );
+    let jars = p.read_metadata("prePatchedJARs.txt");
+    assert!(jars.contains("a_1.0..jar:"), "{jars}");
+    assert!(jars.contains(".._1.jar:"), "{jars}");
+}
+
 /// The launcher reads `plugins` only when it applies: an odd entry there (a dangling link) does
 /// not stop a run that has nothing to apply.
 #[test]

@@ -24,8 +24,10 @@ pub fn check_safe_name(name: &str) -> Result<()> {
     if name.contains('/') || name.contains('\\') {
         bail!("a file name must not contain a path separator");
     }
-    if name.contains("..") {
-        bail!("a file name must not contain \"..\"");
+    // Only `.` and `..` themselves lead elsewhere; `a_1.0..jar` (Bundle-Version `1.0.`) is an
+    // ordinary name.
+    if name == "." || name == ".." {
+        bail!("a file name must not be \".\" or \"..\"");
     }
     if name.contains('\0') {
         bail!("a file name must not contain NUL");
