@@ -20,6 +20,7 @@ pub mod fault;
 pub mod fsops;
 pub mod install;
 pub mod java;
+pub mod jul;
 pub mod layout;
 pub mod lock;
 pub mod manifest;

@@ -1,0 +1,764 @@
+//! `java.util.logging.SimpleFormatter`: `String.format(format, time, source, logger, level,
+//! message, thrown)` with `java.util.Formatter`'s rules, in an English locale.
+//!
+//! `SimpleFormatter` first tries its format on `(ZonedDateTime.now(), "", "", "", "", "")` and
+//! falls back to the JDK's default format if that throws (`SimpleConsoleLogger.getSimpleFormat`).
+//! Those argument types are fixed, so [`Format::parse`] decides statically what Java decides by
+//! running it: [`Problem::Invalid`] for every format Java refuses (an unknown conversion, a bad
+//! flag, a missing argument, `%d` or `%c` on a String or date-time: always), and
+//! [`Problem::Unsupported`] for the few Java accepts that we cannot reproduce: the zone's name
+//! (`%tZ`, `%tc`) and the date-time's own `toString`/`hashCode` (`%1$s`, `%1$h`), which need the
+//! JVM's zone id.
+
+use chrono::{DateTime, Datelike, Local, Timelike};
+
+use super::level::Level;
+
+/// `SimpleConsoleLogger.Formatting.DEFAULT_FORMAT`: what `SimpleFormatter` uses without a format
+/// property, or with one Java refuses.
+pub const JDK_DEFAULT_FORMAT: &str =
+    "%1$tb %1$td, %1$tY %1$tl:%1$tM:%1$tS %1$Tp %2$s%n%4$s: %5$s%6$s%n";
+
+/// The format of the stock `logging-bridge.properties` of kernels 4.5–4.12 and Micro Integrator.
+pub const STOCK_FORMAT: &str =
+    "[%1$tY-%1$tm-%1$td %1$tk:%1$tM:%1$tS,%1$tL]  %4$s {%2$s} - %5$s %6$s %n";
+
+/// One `java.util.logging.LogRecord`, as much of it as `SimpleFormatter` prints.
+#[derive(Clone, Debug)]
+pub struct Record<'a> {
+    /// The record's instant in the JVM's zone (`ZonedDateTime.ofInstant(.., systemDefault())`).
+    pub time: DateTime<Local>,
+    pub logger: &'a str,
+    pub level: Level,
+    /// The source the JDK infers from the caller's frame: class, and method if known.
+    pub class: Option<&'a str>,
+    pub method: Option<&'a str>,
+    pub message: &'a str,
+    /// `printStackTrace` output of the logged exception, if any.
+    pub thrown: Option<&'a str>,
+}
+
+impl Record<'_> {
+    /// `%2$s`: `class + " " + method`, `class` alone, or the logger's name.
+    fn source(&self) -> String {
+        match (self.class, self.method) {
+            (Some(c), Some(m)) => format!("{c} {m}"),
+            (Some(c), None) => c.to_string(),
+            (None, _) => self.logger.to_string(),
+        }
+    }
+
+    /// `%6$s`: empty, or a line separator and the stack trace (`pw.println(); printStackTrace`).
+    fn thrown_text(&self) -> String {
+        self.thrown.map_or_else(String::new, |t| format!("\n{t}"))
+    }
+}
+
+/// Why a format is not used as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// Java refuses it (the message says why): `SimpleFormatter` uses [`JDK_DEFAULT_FORMAT`].
+    Invalid(String),
+    /// Java accepts it, but it needs what carbon-patcher cannot know.
+    Unsupported(String),
+}
+
+/// A parsed format, ready to lay out records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Format {
+    text: String,
+    pieces: Vec<Piece>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Spec(Spec),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Spec {
+    /// 0-based argument: 0 is the time, 1..=5 source, logger, level, message, thrown.
+    arg: usize,
+    left: bool,
+    upper: bool,
+    width: Option<usize>,
+    precision: Option<usize>,
+    conv: Conv,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Conv {
+    Str,
+    Bool,
+    Hash,
+    Time(char),
+    /// `%%` (the only text conversion that takes a width).
+    Percent,
+}
+
+const FLAGS: &str = "-#+ 0,(<";
+const SIMPLE: &str = "bBsShHcCdoxXeEgGfaAn%";
+const TIME: &str = "HIklMSLNpQszZsaAbBhCyYjmdeRTrDFc";
+
+fn invalid<T>(why: impl Into<String>) -> Result<T, Problem> {
+    Err(Problem::Invalid(why.into()))
+}
+
+/// `Integer.parseInt` of a run of ASCII digits, for indexes, widths and precisions.
+fn number(digits: &str) -> Option<usize> {
+    digits
+        .parse::<i32>()
+        .ok()
+        .and_then(|n| usize::try_from(n).ok())
+}
+
+impl Format {
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// `Formatter.parse` plus the checks of `FormatSpecifier` and of printing each argument.
+    pub fn parse(text: &str) -> Result<Format, Problem> {
+        let mut pieces = Vec::new();
+        let mut unsupported = None;
+        // Formatter.format's `last` (last argument referenced) and `lasto` (last ordinary).
+        let (mut last, mut lasto): (Option<usize>, Option<usize>) = (None, None);
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        let mut fixed = String::new();
+        while i < chars.len() {
+            if chars[i] != '%' {
+                fixed.push(chars[i]);
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let (spec, next) = parse_spec(&chars, i + 1)?;
+            i = next;
+            let written: String = chars[start..i].iter().collect();
+            let raw = match spec {
+                RawSpec::Newline => {
+                    fixed.push('\n');
+                    continue;
+                }
+                RawSpec::Spec(s) => s,
+            };
+            let arg =
+                match raw.index {
+                    Index::Text => None,
+                    Index::Previous => Some(last.ok_or_else(|| {
+                        Problem::Invalid(format!("{written}: no previous argument"))
+                    })?),
+                    Index::Ordinary => {
+                        let n = lasto.map_or(0, |n| n + 1);
+                        lasto = Some(n);
+                        Some(n)
+                    }
+                    Index::Explicit(n) => Some(n - 1),
+                };
+            if let Some(a) = arg {
+                if a > 5 {
+                    return invalid(format!("{written}: there are only 6 arguments"));
+                }
+                last = Some(a);
+            }
+            let arg = arg.unwrap_or(0);
+            match (raw.conv, arg) {
+                (Conv::Time(_), 1..) => {
+                    return invalid(format!("{written}: a date/time conversion of a String"))
+                }
+                (Conv::Str, _) if raw.alternate => {
+                    return invalid(format!("{written}: '#' needs a Formattable argument"))
+                }
+                (Conv::Time('Z' | 'c'), 0) => {
+                    unsupported.get_or_insert(format!("{written}: the time zone's name"));
+                }
+                (Conv::Str | Conv::Hash, 0) => {
+                    unsupported.get_or_insert(format!("{written}: the JVM's ZonedDateTime text"));
+                }
+                _ => {}
+            }
+            if !fixed.is_empty() {
+                pieces.push(Piece::Text(std::mem::take(&mut fixed)));
+            }
+            pieces.push(Piece::Spec(Spec {
+                arg,
+                left: raw.left,
+                upper: raw.upper,
+                width: raw.width,
+                precision: raw.precision,
+                conv: raw.conv,
+            }));
+        }
+        if !fixed.is_empty() {
+            pieces.push(Piece::Text(fixed));
+        }
+        match unsupported {
+            Some(why) => Err(Problem::Unsupported(why)),
+            None => Ok(Format {
+                text: text.to_string(),
+                pieces,
+            }),
+        }
+    }
+
+    /// The JDK's default format, which always parses.
+    pub fn jdk_default() -> Format {
+        Format::parse(JDK_DEFAULT_FORMAT).expect("the JDK default format is supported")
+    }
+
+    /// The stock format, which always parses.
+    pub fn stock() -> Format {
+        Format::parse(STOCK_FORMAT).expect("the stock format is supported")
+    }
+
+    /// `SimpleFormatter.format(record)`.
+    pub fn format(&self, r: &Record) -> String {
+        let strings = [
+            String::new(),
+            r.source(),
+            r.logger.to_string(),
+            r.level.name(),
+            r.message.to_string(),
+            r.thrown_text(),
+        ];
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Spec(s) => {
+                    let text = match s.conv {
+                        // Every argument is non-null and none is a Boolean.
+                        Conv::Bool => "true".to_string(),
+                        Conv::Str => strings[s.arg].clone(),
+                        Conv::Hash => format!("{:x}", java_hash(&strings[s.arg])),
+                        Conv::Percent => "%".to_string(),
+                        Conv::Time(c) => {
+                            let t = time(&r.time, c);
+                            out.push_str(&justify(s, upper(s, t)));
+                            continue;
+                        }
+                    };
+                    out.push_str(&justify(s, upper(s, cut(&text, s.precision))));
+                }
+            }
+        }
+        out
+    }
+}
+
+enum Index {
+    Text,
+    Previous,
+    Ordinary,
+    Explicit(usize),
+}
+
+struct Parsed {
+    index: Index,
+    left: bool,
+    alternate: bool,
+    upper: bool,
+    width: Option<usize>,
+    precision: Option<usize>,
+    conv: Conv,
+}
+
+enum RawSpec {
+    Newline,
+    Spec(Parsed),
+}
+
+/// One specifier after a `%` at `chars[at..]`: `%[index$][flags][width][.precision]conversion`
+/// (`Formatter.FormatSpecifierParser`), with `FormatSpecifier`'s checks. Returns it and the
+/// position after it.
+fn parse_spec(chars: &[char], at: usize) -> Result<(RawSpec, usize), Problem> {
+    let Some(&first) = chars.get(at) else {
+        return invalid("a '%' ends the format");
+    };
+    let digits_from = |from: usize| {
+        let mut j = from;
+        while chars.get(j).is_some_and(char::is_ascii_digit) {
+            j += 1;
+        }
+        j
+    };
+    let text = |a: usize, b: usize| chars[a..b].iter().collect::<String>();
+    let mut off = at;
+    let mut index = None;
+    if !SIMPLE.contains(first) {
+        let end = digits_from(off);
+        if end > off && chars.get(end) == Some(&'$') {
+            let n = number(&text(off, end)).filter(|n| *n > 0);
+            index = Some(n.ok_or_else(|| {
+                Problem::Invalid(format!("bad argument index {}", text(off, end)))
+            })?);
+            off = end + 1;
+        }
+    }
+    let flags_start = off;
+    if !SIMPLE.contains(first) {
+        while chars.get(off).is_some_and(|c| FLAGS.contains(*c)) {
+            off += 1;
+        }
+    }
+    let flags = text(flags_start, off);
+    for (k, c) in flags.char_indices() {
+        if flags[..k].contains(c) {
+            return invalid(format!("duplicate flag '{c}'"));
+        }
+    }
+    let width_end = digits_from(off);
+    let width = if width_end > off {
+        let w = number(&text(off, width_end));
+        off = width_end;
+        Some(w.ok_or_else(|| Problem::Invalid("width too large".to_string()))?)
+    } else {
+        None
+    };
+    let mut precision = None;
+    if chars.get(off) == Some(&'.') {
+        let end = digits_from(off + 1);
+        if end == off + 1 {
+            return invalid(format!("unknown conversion '{first}'"));
+        }
+        precision = Some(
+            number(&text(off + 1, end))
+                .ok_or_else(|| Problem::Invalid("precision too large".to_string()))?,
+        );
+        off = end;
+    }
+    let is_conv = |c: char| c.is_ascii_alphabetic() || c == '%';
+    let c = *chars.get(off).unwrap_or(&'\0');
+    let (dt, conv) = match chars.get(off + 1) {
+        Some(&c1) if (c == 't' || c == 'T') && is_conv(c1) => (Some(c), c1),
+        _ if is_conv(c) => (None, c),
+        _ => return invalid(format!("unknown conversion '{first}'")),
+    };
+    let next = off + if dt.is_some() { 2 } else { 1 };
+    let written = format!("%{}", text(at, next));
+    let has = |f: char| flags.contains(f);
+    let left = has('-');
+    let previous = has('<');
+    let bad = |list: &str| flags.chars().any(|f| list.contains(f));
+    let conv = if let Some(t) = dt {
+        if precision.is_some() || !TIME.contains(conv) || bad("#+ 0,(") || (left && width.is_none())
+        {
+            return invalid(format!("{written}: not a valid date/time specifier"));
+        }
+        return Ok((
+            RawSpec::Spec(Parsed {
+                index: pick(index, previous),
+                left,
+                alternate: false,
+                upper: t == 'T',
+                width,
+                precision: None,
+                conv: Conv::Time(conv),
+            }),
+            next,
+        ));
+    } else {
+        conv
+    };
+    let upper = conv.is_ascii_uppercase();
+    let spec = |c: Conv, index| Parsed {
+        index,
+        left,
+        alternate: has('#'),
+        upper,
+        width,
+        precision,
+        conv: c,
+    };
+    match conv.to_ascii_lowercase() {
+        'n' if conv == 'n' => {
+            if width.is_some() || !flags.is_empty() || precision.is_some() {
+                return invalid(format!("{written}: %n takes no flag, width or precision"));
+            }
+            Ok((RawSpec::Newline, next))
+        }
+        '%' => {
+            if precision.is_some()
+                || !(flags.is_empty() || flags == "-")
+                || (left && width.is_none())
+            {
+                return invalid(format!("{written}: bad %%"));
+            }
+            Ok((RawSpec::Spec(spec(Conv::Percent, Index::Text)), next))
+        }
+        c @ ('b' | 'h' | 's') => {
+            if (c != 's' && has('#')) || (left && width.is_none()) || bad("+ 0,(") {
+                return invalid(format!("{written}: bad flags"));
+            }
+            let kind = match c {
+                'b' => Conv::Bool,
+                'h' => Conv::Hash,
+                _ => Conv::Str,
+            };
+            Ok((RawSpec::Spec(spec(kind, pick(index, previous))), next))
+        }
+        // Character, integer and floating-point conversions (`%c %d %o %x %e %f %g %a`) fail
+        // on every argument SimpleFormatter passes: a date-time or a String.
+        c if "cdoxefga".contains(c) && SIMPLE.contains(conv) => {
+            invalid(format!("{written}: cannot format a String or date-time"))
+        }
+        _ => invalid(format!("{written}: unknown conversion '{conv}'")),
+    }
+}
+
+fn pick(index: Option<usize>, previous: bool) -> Index {
+    match (previous, index) {
+        (true, _) => Index::Previous,
+        (false, Some(n)) => Index::Explicit(n),
+        (false, None) => Index::Ordinary,
+    }
+}
+
+/// `String.hashCode`: over UTF-16 units, wrapping; printed by `Integer.toHexString` as unsigned.
+fn java_hash(s: &str) -> u32 {
+    s.encode_utf16()
+        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u))) as u32
+}
+
+fn utf16_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// `s.substring(0, precision)` in UTF-16 units; a pair cut in half leaves a lone surrogate,
+/// which Java's encoders write as `?`.
+fn cut(s: &str, precision: Option<usize>) -> String {
+    let Some(p) = precision else {
+        return s.to_string();
+    };
+    let mut out = String::new();
+    let mut n = 0;
+    for c in s.chars() {
+        let w = c.len_utf16();
+        if n + w > p {
+            if n < p {
+                out.push('?');
+            }
+            break;
+        }
+        out.push(c);
+        n += w;
+    }
+    out
+}
+
+fn upper(s: &Spec, text: String) -> String {
+    if s.upper {
+        text.to_uppercase()
+    } else {
+        text
+    }
+}
+
+/// `appendJustified`: pads with spaces to the width, counted in UTF-16 units.
+fn justify(s: &Spec, text: String) -> String {
+    let Some(w) = s.width else { return text };
+    let pad = " ".repeat(w.saturating_sub(utf16_len(&text)));
+    if s.left {
+        text + &pad
+    } else {
+        pad + &text
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// One `%t` conversion of a `ZonedDateTime` in an English locale (`Formatter.print(..,
+/// TemporalAccessor, ..)`); `Z` and `c` never reach here.
+fn time(t: &DateTime<Local>, c: char) -> String {
+    let pad = |v: i64, n: usize| format!("{v:0n$}");
+    // A leap second, which chrono keeps as nanos past 1e9, is the second's end in Java.
+    let nanos = i64::from(t.nanosecond().min(999_999_999));
+    let h12 = |h: u32| i64::from(if h % 12 == 0 { 12 } else { h % 12 });
+    let year = i64::from(t.year());
+    match c {
+        'H' => pad(i64::from(t.hour()), 2),
+        'k' => t.hour().to_string(),
+        'I' => pad(h12(t.hour()), 2),
+        'l' => h12(t.hour()).to_string(),
+        'M' => pad(i64::from(t.minute()), 2),
+        'S' => pad(i64::from(t.second()), 2),
+        'L' => pad(nanos / 1_000_000, 3),
+        'N' => pad(nanos, 9),
+        'p' => if t.hour() < 12 { "am" } else { "pm" }.to_string(),
+        's' => t.timestamp().to_string(),
+        'Q' => (t.timestamp() * 1000 + nanos / 1_000_000).to_string(),
+        'z' => {
+            let secs = t.offset().local_minus_utc();
+            let min = secs.abs() / 60;
+            let sign = if secs < 0 { '-' } else { '+' };
+            format!("{sign}{}", pad(i64::from((min / 60) * 100 + min % 60), 4))
+        }
+        'A' => DAYS[t.weekday().num_days_from_monday() as usize].to_string(),
+        'a' => DAYS[t.weekday().num_days_from_monday() as usize][..3].to_string(),
+        'B' => MONTHS[t.month0() as usize].to_string(),
+        'b' | 'h' => MONTHS[t.month0() as usize][..3].to_string(),
+        'C' => pad(year / 100, 2),
+        'y' => pad(year % 100, 2),
+        'Y' => pad(year, 4),
+        'j' => pad(i64::from(t.ordinal()), 3),
+        'm' => pad(i64::from(t.month()), 2),
+        'd' => pad(i64::from(t.day()), 2),
+        'e' => t.day().to_string(),
+        'R' => format!("{}:{}", time(t, 'H'), time(t, 'M')),
+        'T' => format!("{}:{}:{}", time(t, 'H'), time(t, 'M'), time(t, 'S')),
+        'r' => format!(
+            "{}:{}:{} {}",
+            time(t, 'I'),
+            time(t, 'M'),
+            time(t, 'S'),
+            time(t, 'p').to_uppercase()
+        ),
+        'D' => format!("{}/{}/{}", time(t, 'm'), time(t, 'd'), time(t, 'y')),
+        'F' => {
+            let y = if year > 9999 {
+                format!("+{year}")
+            } else {
+                pad(year, 4)
+            };
+            format!("{y}-{}-{}", time(t, 'm'), time(t, 'd'))
+        }
+        other => unreachable!("date/time conversion {other} is checked at parse"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// 2026-11-29 09:05:03.737123456 local time, a Sunday.
+    fn at() -> DateTime<Local> {
+        Local
+            .with_ymd_and_hms(2026, 11, 29, 9, 5, 3)
+            .unwrap()
+            .with_nanosecond(737_123_456)
+            .unwrap()
+    }
+
+    fn record(t: DateTime<Local>) -> Record<'static> {
+        Record {
+            time: t,
+            logger: "org.wso2.carbon.server.util.PatchUtils",
+            level: Level::FINE,
+            class: Some("org.wso2.carbon.server.util.PatchUtils"),
+            method: Some("processPatches"),
+            message: "Checking for patch changes ...",
+            thrown: None,
+        }
+    }
+
+    fn out(fmt: &str) -> String {
+        Format::parse(fmt).unwrap().format(&record(at()))
+    }
+
+    // The expected strings were printed by String.format on OpenJDK 17 and Temurin 25 for the
+    // same instant (in Europe/Paris) and arguments.
+
+    #[test]
+    fn stock_line_is_byte_exact() {
+        assert_eq!(
+            out(STOCK_FORMAT),
+            "[2026-11-29 9:05:03,737]  FINE {org.wso2.carbon.server.util.PatchUtils processPatches} - Checking for patch changes ...  \n"
+        );
+        assert_eq!(
+            out(JDK_DEFAULT_FORMAT),
+            "Nov 29, 2026 9:05:03 AM org.wso2.carbon.server.util.PatchUtils processPatches\nFINE: Checking for patch changes ...\n"
+        );
+    }
+
+    #[test]
+    fn general_conversions_indexes_and_justification() {
+        assert_eq!(
+            out("%2$s|%2$S|%%|%b|%B|%n"),
+            "org.wso2.carbon.server.util.PatchUtils processPatches|ORG.WSO2.CARBON.SERVER.UTIL.PATCHUTILS PROCESSPATCHES|%|true|TRUE|\n"
+        );
+        assert_eq!(
+            out("%4$-10s|%4$10s|%4$.2s|%4$-10.3S|%5$.0s|"),
+            "FINE      |      FINE|FI|FIN       ||"
+        );
+        assert_eq!(out("%2$h %2$H"), "a5941e01 A5941E01");
+        assert_eq!(
+            out("%5$S%5$s"),
+            "CHECKING FOR PATCH CHANGES ...Checking for patch changes ..."
+        );
+        assert_eq!(out("%-5%|%5%|"), "%    |    %|");
+        assert_eq!(out("%1$n"), "\n");
+        // `<` is the last argument referenced; an ordinary index counts on its own.
+        let f = Format::parse("%3$s %<s %b %s").unwrap();
+        assert_eq!(
+            f.format(&record(at())),
+            "org.wso2.carbon.server.util.PatchUtils org.wso2.carbon.server.util.PatchUtils true org.wso2.carbon.server.util.PatchUtils processPatches"
+        );
+    }
+
+    #[test]
+    fn date_time_conversions() {
+        assert_eq!(
+            out("%1$tY %1$ty %1$tC %1$tm %1$td %1$te %1$tH %1$tk %1$tI %1$tl %1$tM %1$tS %1$tL %1$tN %1$tp %1$Tp"),
+            "2026 26 20 11 29 29 09 9 09 9 05 03 737 737123456 am AM"
+        );
+        assert_eq!(
+            out("%1$tB %1$tb %1$th %1$tA %1$ta %1$tj %1$tD %1$tF %1$tT %1$tr %1$tR"),
+            "November Nov Nov Sunday Sun 333 11/29/26 2026-11-29 09:05:03 09:05:03 AM 09:05"
+        );
+        assert_eq!(out("%1$TB %1$Tb %1$TA %1$Ta"), "NOVEMBER NOV SUNDAY SUN");
+        assert_eq!(
+            out("%1$-10tk|%1$10tY|%1$-3tL|"),
+            "9         |      2026|737|"
+        );
+        assert_eq!(out("%1$tl%1$tL%1$Tl"), "97379");
+        let t = at();
+        assert_eq!(out("%1$ts"), t.timestamp().to_string());
+        assert_eq!(out("%1$tQ"), (t.timestamp() * 1000 + 737).to_string());
+        let off = t.offset().local_minus_utc();
+        let want = format!(
+            "{}{:02}{:02}",
+            if off < 0 { '-' } else { '+' },
+            off.abs() / 3600,
+            off.abs() % 3600 / 60
+        );
+        assert_eq!(out("%1$tz"), want);
+    }
+
+    #[test]
+    fn afternoon_midnight_and_small_years() {
+        let pm = Local.with_ymd_and_hms(2026, 2, 3, 23, 0, 9).unwrap();
+        let f = Format::parse("%1$tk %1$tl %1$tI %1$tp %1$tr %1$te %1$tj").unwrap();
+        assert_eq!(f.format(&record(pm)), "23 11 11 pm 11:00:09 PM 3 034");
+        let midnight = Local.with_ymd_and_hms(2026, 2, 3, 0, 30, 0).unwrap();
+        assert_eq!(f.format(&record(midnight)), "0 12 12 am 12:30:00 AM 3 034");
+        let y = Local.with_ymd_and_hms(987, 5, 6, 12, 0, 0).unwrap();
+        let f = Format::parse("%1$tY %1$ty %1$tC %1$tF").unwrap();
+        assert_eq!(f.format(&record(y)), "0987 87 09 0987-05-06");
+    }
+
+    #[test]
+    fn source_and_thrown() {
+        let mut r = record(at());
+        r.class = None;
+        r.thrown = Some("java.io.IOException: x\n\tat A.b(A.java:1)\n");
+        let f = Format::parse("%2$s|%6$s").unwrap();
+        assert_eq!(
+            f.format(&r),
+            "org.wso2.carbon.server.util.PatchUtils|\njava.io.IOException: x\n\tat A.b(A.java:1)\n"
+        );
+        r.class = Some("C");
+        r.method = None;
+        assert_eq!(Format::parse("%2$s").unwrap().format(&r), "C");
+    }
+
+    #[test]
+    fn precision_and_width_count_utf16_units() {
+        let mut r = record(at());
+        r.message = "\u{1f600}ab";
+        let f = Format::parse("[%5$.1s][%5$.3s][%5$5s]").unwrap();
+        assert_eq!(f.format(&r), "[?][\u{1f600}a][ \u{1f600}ab]");
+    }
+
+    #[test]
+    fn what_java_refuses_is_invalid() {
+        // Each of these made String.format throw an IllegalArgumentException on OpenJDK 17.
+        for f in [
+            "%d",
+            "%1$d",
+            "%4$d",
+            "%4$c",
+            "%7$s",
+            "%<s",
+            "%0$s",
+            "%-s",
+            "%05s",
+            "%#s",
+            "%+s",
+            "%,s",
+            "%(s",
+            "% s",
+            "%1$.2tY",
+            "%1$#tY",
+            "%1$0tY",
+            "%--5s",
+            "%q",
+            "%",
+            "abc%",
+            "%t",
+            "%tq",
+            "%T",
+            "%1$",
+            "%1$$s",
+            "%1$<s %s",
+            "%<1$s",
+            "%s %s %s %s %s %s %s",
+            "%99999999999$s",
+            "%099999999999s",
+            "%4$99999999999s",
+            "%-%",
+            "%<%",
+            "%.5n",
+            "%.5%",
+            "%10n",
+            "%4$tY",
+            "%2$tk",
+            "%#b",
+            "%1$x",
+            "%.s",
+        ] {
+            assert!(
+                matches!(Format::parse(f), Err(Problem::Invalid(_))),
+                "{f:?}: {:?}",
+                Format::parse(f)
+            );
+        }
+    }
+
+    #[test]
+    fn what_java_accepts_but_we_cannot_follow_is_unsupported() {
+        for f in ["%1$tZ", "%1$tc", "%1$s", "%s", "%1$h", "%1$S"] {
+            assert!(
+                matches!(Format::parse(f), Err(Problem::Unsupported(_))),
+                "{f:?}"
+            );
+        }
+        // Invalid wins over unsupported, as Java throws whatever else the format holds.
+        assert!(matches!(
+            Format::parse("%1$tZ %d"),
+            Err(Problem::Invalid(_))
+        ));
+        // An ordinary index counts from the first argument, the time, whatever explicit
+        // indexes came before: Java prints its toString here.
+        assert!(matches!(
+            Format::parse("%3$s %s"),
+            Err(Problem::Unsupported(_))
+        ));
+        // A text conversion's index is never checked (Java printed a newline for it).
+        assert_eq!(out("%9$n"), "\n");
+    }
+}
