@@ -10,7 +10,9 @@
 //! (`%tZ`, `%tc`) and the date-time's own `toString`/`hashCode` (`%1$s`, `%1$h`), which need the
 //! JVM's zone id.
 
-use chrono::{DateTime, Datelike, Local, Timelike};
+use chrono::{DateTime, Local};
+
+use super::datetime::time;
 
 use super::level::Level;
 
@@ -467,96 +469,13 @@ fn justify(s: &Spec, text: String) -> String {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
-
-/// One `%t` conversion of a `ZonedDateTime` in an English locale (`Formatter.print(..,
-/// TemporalAccessor, ..)`); `Z` and `c` never reach here.
-fn time(t: &DateTime<Local>, c: char) -> String {
-    let pad = |v: i64, n: usize| format!("{v:0n$}");
-    // A leap second, which chrono keeps as nanos past 1e9, is the second's end in Java.
-    let nanos = i64::from(t.nanosecond().min(999_999_999));
-    let h12 = |h: u32| i64::from(if h % 12 == 0 { 12 } else { h % 12 });
-    let year = i64::from(t.year());
-    match c {
-        'H' => pad(i64::from(t.hour()), 2),
-        'k' => t.hour().to_string(),
-        'I' => pad(h12(t.hour()), 2),
-        'l' => h12(t.hour()).to_string(),
-        'M' => pad(i64::from(t.minute()), 2),
-        'S' => pad(i64::from(t.second()), 2),
-        'L' => pad(nanos / 1_000_000, 3),
-        'N' => pad(nanos, 9),
-        'p' => if t.hour() < 12 { "am" } else { "pm" }.to_string(),
-        's' => t.timestamp().to_string(),
-        'Q' => (t.timestamp() * 1000 + nanos / 1_000_000).to_string(),
-        'z' => {
-            let secs = t.offset().local_minus_utc();
-            let min = secs.abs() / 60;
-            let sign = if secs < 0 { '-' } else { '+' };
-            format!("{sign}{}", pad(i64::from((min / 60) * 100 + min % 60), 4))
-        }
-        'A' => DAYS[t.weekday().num_days_from_monday() as usize].to_string(),
-        'a' => DAYS[t.weekday().num_days_from_monday() as usize][..3].to_string(),
-        'B' => MONTHS[t.month0() as usize].to_string(),
-        'b' | 'h' => MONTHS[t.month0() as usize][..3].to_string(),
-        'C' => pad(year / 100, 2),
-        'y' => pad(year % 100, 2),
-        'Y' => pad(year, 4),
-        'j' => pad(i64::from(t.ordinal()), 3),
-        'm' => pad(i64::from(t.month()), 2),
-        'd' => pad(i64::from(t.day()), 2),
-        'e' => t.day().to_string(),
-        'R' => format!("{}:{}", time(t, 'H'), time(t, 'M')),
-        'T' => format!("{}:{}:{}", time(t, 'H'), time(t, 'M'), time(t, 'S')),
-        'r' => format!(
-            "{}:{}:{} {}",
-            time(t, 'I'),
-            time(t, 'M'),
-            time(t, 'S'),
-            time(t, 'p').to_uppercase()
-        ),
-        'D' => format!("{}/{}/{}", time(t, 'm'), time(t, 'd'), time(t, 'y')),
-        'F' => {
-            let y = if year > 9999 {
-                format!("+{year}")
-            } else {
-                pad(year, 4)
-            };
-            format!("{y}-{}-{}", time(t, 'm'), time(t, 'd'))
-        }
-        other => unreachable!("date/time conversion {other} is checked at parse"),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Timelike};
 
     /// 2026-11-29 09:05:03.737123456 local time, a Sunday.
-    fn at() -> DateTime<Local> {
+    pub(crate) fn at() -> DateTime<Local> {
         Local
             .with_ymd_and_hms(2026, 11, 29, 9, 5, 3)
             .unwrap()
@@ -564,7 +483,7 @@ mod tests {
             .unwrap()
     }
 
-    fn record(t: DateTime<Local>) -> Record<'static> {
+    pub(crate) fn record(t: DateTime<Local>) -> Record<'static> {
         Record {
             time: t,
             logger: "org.wso2.carbon.server.util.PatchUtils",
@@ -576,7 +495,7 @@ mod tests {
         }
     }
 
-    fn out(fmt: &str) -> String {
+    pub(crate) fn out(fmt: &str) -> String {
         Format::parse(fmt).unwrap().format(&record(at()))
     }
 
@@ -618,47 +537,6 @@ mod tests {
             f.format(&record(at())),
             "org.wso2.carbon.server.util.PatchUtils org.wso2.carbon.server.util.PatchUtils true org.wso2.carbon.server.util.PatchUtils processPatches"
         );
-    }
-
-    #[test]
-    fn date_time_conversions() {
-        assert_eq!(
-            out("%1$tY %1$ty %1$tC %1$tm %1$td %1$te %1$tH %1$tk %1$tI %1$tl %1$tM %1$tS %1$tL %1$tN %1$tp %1$Tp"),
-            "2026 26 20 11 29 29 09 9 09 9 05 03 737 737123456 am AM"
-        );
-        assert_eq!(
-            out("%1$tB %1$tb %1$th %1$tA %1$ta %1$tj %1$tD %1$tF %1$tT %1$tr %1$tR"),
-            "November Nov Nov Sunday Sun 333 11/29/26 2026-11-29 09:05:03 09:05:03 AM 09:05"
-        );
-        assert_eq!(out("%1$TB %1$Tb %1$TA %1$Ta"), "NOVEMBER NOV SUNDAY SUN");
-        assert_eq!(
-            out("%1$-10tk|%1$10tY|%1$-3tL|"),
-            "9         |      2026|737|"
-        );
-        assert_eq!(out("%1$tl%1$tL%1$Tl"), "97379");
-        let t = at();
-        assert_eq!(out("%1$ts"), t.timestamp().to_string());
-        assert_eq!(out("%1$tQ"), (t.timestamp() * 1000 + 737).to_string());
-        let off = t.offset().local_minus_utc();
-        let want = format!(
-            "{}{:02}{:02}",
-            if off < 0 { '-' } else { '+' },
-            off.abs() / 3600,
-            off.abs() % 3600 / 60
-        );
-        assert_eq!(out("%1$tz"), want);
-    }
-
-    #[test]
-    fn afternoon_midnight_and_small_years() {
-        let pm = Local.with_ymd_and_hms(2026, 2, 3, 23, 0, 9).unwrap();
-        let f = Format::parse("%1$tk %1$tl %1$tI %1$tp %1$tr %1$te %1$tj").unwrap();
-        assert_eq!(f.format(&record(pm)), "23 11 11 pm 11:00:09 PM 3 034");
-        let midnight = Local.with_ymd_and_hms(2026, 2, 3, 0, 30, 0).unwrap();
-        assert_eq!(f.format(&record(midnight)), "0 12 12 am 12:30:00 AM 3 034");
-        let y = Local.with_ymd_and_hms(987, 5, 6, 12, 0, 0).unwrap();
-        let f = Format::parse("%1$tY %1$ty %1$tC %1$tF").unwrap();
-        assert_eq!(f.format(&record(y)), "0987 87 09 0987-05-06");
     }
 
     #[test]
