@@ -414,6 +414,41 @@ pub(super) mod tests {
         assert_eq!(r.console, info.as_bytes());
     }
 
+    #[test]
+    fn console_bytes_in_publishing_order_and_encoding() {
+        let c = parse_warning(
+            &format!(
+                "handlers=java.util.logging.ConsoleHandler\n\
+                 java.util.logging.ConsoleHandler.encoding = ISO-8859-1\n\
+                 java.util.logging.ConsoleHandler.level = FINE\n\
+                 java.util.logging.SimpleFormatter.format = %4$s %5$s%n\n\
+                 {PATCH_UTILS}.handlers = java.util.logging.ConsoleHandler\n\
+                 {PATCH_UTILS}.useParentHandlers = true\n.level = FINE\n"
+            ),
+            &[],
+        );
+        let record = |logger, level, message| Record {
+            time: Local::now(),
+            logger,
+            level,
+            class: None,
+            method: None,
+            message,
+            thrown: None,
+        };
+        let r = c.render(&[
+            record(PATCH_UTILS, Level::FINE, "d\u{e9}j\u{e0} \u{20ac}"),
+            record(INSTALLER, Level::INFO, "once"),
+        ]);
+        // Each record goes to every handler before the next record; the console got PatchUtils'
+        // record twice (its own handler, then the root's), in ISO-8859-1.
+        assert_eq!(
+            r.console,
+            b"FINE d\xe9j\xe0 ?\nFINE d\xe9j\xe0 ?\nINFO once\n"
+        );
+        assert!(r.files.is_empty());
+    }
+
     // The routing below is what Tomcat 9.0.70's ClassLoaderLogManager did with the same files.
 
     #[test]
