@@ -319,15 +319,15 @@ java.util.logging.ConsoleHandler.level = INFO\n\
 java.util.logging.ConsoleHandler.formatter = java.util.logging.SimpleFormatter\n";
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::super::handler::{CARBON_FILTER, MI_FILTER};
     use super::*;
     use chrono::{Local, TimeZone};
 
-    pub(crate) const PATCH_UTILS: &str = "org.wso2.carbon.server.util.PatchUtils";
+    const PATCH_UTILS: &str = "org.wso2.carbon.server.util.PatchUtils";
     const INSTALLER: &str = "org.wso2.carbon.server.extensions.PatchInstaller";
 
-    pub(crate) fn no_system(_: &str) -> Option<String> {
+    fn no_system(_: &str) -> Option<String> {
         None
     }
 
@@ -341,7 +341,7 @@ pub(super) mod tests {
     }
 
     /// A config whose only warnings are the expected ones.
-    pub(crate) fn parse_warning(text: &str, expected: &[&str]) -> Config {
+    fn parse_warning(text: &str, expected: &[&str]) -> Config {
         let (c, w) = parse(text);
         assert_eq!(w.len(), expected.len(), "{w:#?}");
         for (w, e) in w.iter().zip(expected) {
@@ -353,7 +353,7 @@ pub(super) mod tests {
         c
     }
 
-    pub(crate) const HANDLERS: &str =
+    const HANDLERS: &str =
         "handlers=java.util.logging.FileHandler, java.util.logging.ConsoleHandler\n\
         java.util.logging.FileHandler.pattern = repository/logs/patches.log\n\
         java.util.logging.FileHandler.formatter = java.util.logging.SimpleFormatter\n";
@@ -489,6 +489,26 @@ pub(super) mod tests {
         );
         assert_eq!(c.route(PATCH_UTILS, Level::FINE), vec![0]);
         assert_eq!(c.loggers[INSTALLER].level, Level::FINE);
+    }
+
+    #[test]
+    fn handlers_are_named_with_their_prefix() {
+        let c = parse_warning(
+            &format!(
+                "handlers=1patch.java.util.logging.FileHandler, java.util.logging.FileHandler\n\
+             1patch.java.util.logging.FileHandler.pattern = one.log\n\
+             java.util.logging.FileHandler.pattern = patches.log\n\
+             java.util.logging.FileHandler.formatter = java.util.logging.SimpleFormatter\n\
+             1patch.java.util.logging.FileHandler.level = INFO\n\
+             .handlers = 1patch.java.util.logging.FileHandler\n\
+             {PATCH_UTILS}.handlers = java.util.logging.FileHandler\n\
+             {PATCH_UTILS}.useParentHandlers = true\n{PATCH_UTILS}.level = FINE\n"
+            ),
+            &[],
+        );
+        assert_eq!(c.route(PATCH_UTILS, Level::FINE), vec![1]);
+        assert_eq!(c.route(PATCH_UTILS, Level::INFO), vec![1, 0]);
+        assert_eq!(c.route(INSTALLER, Level::INFO), vec![0]);
     }
 
     #[test]

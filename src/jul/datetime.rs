@@ -90,51 +90,51 @@ pub(super) fn time(t: &DateTime<Local>, c: char) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::format::tests::{at, out, record};
-    use super::super::format::Format;
-    use chrono::{Local, TimeZone};
+    use super::*;
+    use chrono::TimeZone;
 
-    // Expected strings printed by String.format on OpenJDK 17 and Temurin 25 for the same
-    // instant (in Europe/Paris) and arguments.
+    /// Each conversion of `list` on `t`, joined by spaces.
+    fn all(t: &DateTime<Local>, list: &str) -> String {
+        list.chars()
+            .map(|c| time(t, c))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    // Expected strings printed by String.format on OpenJDK 17 and Temurin 25 (`%1$tY %1$ty ...`)
+    // for the same local time (in Europe/Paris).
 
     #[test]
-    fn date_time_conversions() {
+    fn fields_names_and_composites() {
+        let t = Local
+            .with_ymd_and_hms(2026, 11, 29, 9, 5, 3)
+            .unwrap()
+            .with_nanosecond(737_123_456)
+            .unwrap();
         assert_eq!(
-            out("%1$tY %1$ty %1$tC %1$tm %1$td %1$te %1$tH %1$tk %1$tI %1$tl %1$tM %1$tS %1$tL %1$tN %1$tp %1$Tp"),
-            "2026 26 20 11 29 29 09 9 09 9 05 03 737 737123456 am AM"
+            all(&t, "YyCmdeHkIlMSLNp"),
+            "2026 26 20 11 29 29 09 9 09 9 05 03 737 737123456 am"
         );
         assert_eq!(
-            out("%1$tB %1$tb %1$th %1$tA %1$ta %1$tj %1$tD %1$tF %1$tT %1$tr %1$tR"),
+            all(&t, "BbhAajDFTrR"),
             "November Nov Nov Sunday Sun 333 11/29/26 2026-11-29 09:05:03 09:05:03 AM 09:05"
         );
-        assert_eq!(out("%1$TB %1$Tb %1$TA %1$Ta"), "NOVEMBER NOV SUNDAY SUN");
-        assert_eq!(
-            out("%1$-10tk|%1$10tY|%1$-3tL|"),
-            "9         |      2026|737|"
-        );
-        assert_eq!(out("%1$tl%1$tL%1$Tl"), "97379");
-        let t = at();
-        assert_eq!(out("%1$ts"), t.timestamp().to_string());
-        assert_eq!(out("%1$tQ"), (t.timestamp() * 1000 + 737).to_string());
+        assert_eq!(time(&t, 's'), t.timestamp().to_string());
+        assert_eq!(time(&t, 'Q'), (t.timestamp() * 1000 + 737).to_string());
         let off = t.offset().local_minus_utc();
-        let want = format!(
-            "{}{:02}{:02}",
-            if off < 0 { '-' } else { '+' },
-            off.abs() / 3600,
-            off.abs() % 3600 / 60
-        );
-        assert_eq!(out("%1$tz"), want);
+        let sign = if off < 0 { '-' } else { '+' };
+        let want = format!("{sign}{:02}{:02}", off.abs() / 3600, off.abs() % 3600 / 60);
+        assert_eq!(time(&t, 'z'), want);
     }
 
     #[test]
     fn afternoon_midnight_and_small_years() {
         let pm = Local.with_ymd_and_hms(2026, 2, 3, 23, 0, 9).unwrap();
-        let f = Format::parse("%1$tk %1$tl %1$tI %1$tp %1$tr %1$te %1$tj").unwrap();
-        assert_eq!(f.format(&record(pm)), "23 11 11 pm 11:00:09 PM 3 034");
+        assert_eq!(all(&pm, "klIpre"), "23 11 11 pm 11:00:09 PM 3");
+        assert_eq!(time(&pm, 'j'), "034");
         let midnight = Local.with_ymd_and_hms(2026, 2, 3, 0, 30, 0).unwrap();
-        assert_eq!(f.format(&record(midnight)), "0 12 12 am 12:30:00 AM 3 034");
+        assert_eq!(all(&midnight, "klIpr"), "0 12 12 am 12:30:00 AM");
         let y = Local.with_ymd_and_hms(987, 5, 6, 12, 0, 0).unwrap();
-        let f = Format::parse("%1$tY %1$ty %1$tC %1$tF").unwrap();
-        assert_eq!(f.format(&record(y)), "0987 87 09 0987-05-06");
+        assert_eq!(all(&y, "YyCF"), "0987 87 09 0987-05-06");
     }
 }

@@ -39,6 +39,7 @@ use super::config::FileSettings;
 use super::encoding::Charset;
 use super::lock::{lock_file, locks, try_lock, Attempt};
 pub use super::pattern::generate;
+use super::rotation::{plan, Gen, Plan};
 
 /// What the caller adds to each change: fault injection and ownership.
 pub trait Hooks {
@@ -170,53 +171,15 @@ impl FileSink {
 
     /// Where each generation's bytes come from after the batch.
     fn plan(&self, records: &[String]) -> Plan {
-        let count = self.files.len();
-        let mut gens: Vec<Gen> = (0..count)
-            .map(|i| {
-                if self.files[i].exists() {
-                    Gen::Old(i)
-                } else {
-                    Gen::Missing
-                }
-            })
-            .collect();
-        let mut segments = vec![Vec::new()];
-        let mut meter = self.meter;
-        let keep_current = !self.pending_open || self.append;
-        if self.pending_open {
-            meter = if self.append {
-                std::fs::metadata(&self.files[0]).map_or(0, |m| m.len())
-            } else {
-                0
-            };
-        }
-        if !keep_current {
-            rotate(&mut gens);
-        }
-        gens[0] = if keep_current && gens[0] == Gen::Old(0) {
-            Gen::Appended
-        } else {
-            Gen::New(0)
+        let existing: Vec<bool> = self.files.iter().map(|f| f.exists()).collect();
+        let rotate_first = self.pending_open && !self.append;
+        let meter = match (self.pending_open, self.append) {
+            (false, _) => self.meter,
+            (true, true) => std::fs::metadata(&self.files[0]).map_or(0, |m| m.len()),
+            (true, false) => 0,
         };
-        for record in records {
-            let bytes = self.encoding.encode(record);
-            meter += bytes.len() as u64;
-            segments
-                .last_mut()
-                .expect("one segment at least")
-                .extend(bytes);
-            if self.limit > 0 && meter >= self.limit {
-                rotate(&mut gens);
-                segments.push(Vec::new());
-                gens[0] = Gen::New(segments.len() - 1);
-                meter = 0;
-            }
-        }
-        Plan {
-            gens,
-            segments,
-            meter,
-        }
+        let records = records.iter().map(|r| self.encoding.encode(r));
+        plan(&existing, meter, rotate_first, self.limit, records)
     }
 
     fn temp(&self, generation: usize) -> PathBuf {
@@ -306,35 +269,6 @@ impl Drop for FileSink {
             let _ = std::fs::remove_file(&self.lock.path);
         }
         locks().remove(&self.lock.path);
-    }
-}
-
-/// A generation's content after a batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Gen {
-    Missing,
-    /// The file that was generation `i` before, untouched.
-    Old(usize),
-    /// The old generation 0 with the batch's first segment appended.
-    Appended,
-    /// A file a rotation (or the opening) started, holding segment `s`.
-    New(usize),
-}
-
-struct Plan {
-    gens: Vec<Gen>,
-    segments: Vec<Vec<u8>>,
-    meter: u64,
-}
-
-/// `FileHandler.rotate` on the model: each existing generation moves up one, the last one
-/// dropped; the caller then puts the new generation 0.
-fn rotate(gens: &mut [Gen]) {
-    for i in (0..gens.len().saturating_sub(1)).rev() {
-        if gens[i] != Gen::Missing {
-            gens[i + 1] = gens[i];
-            gens[i] = Gen::Missing;
-        }
     }
 }
 

@@ -13,6 +13,8 @@
 use chrono::{DateTime, Local};
 
 use super::datetime::time;
+pub use super::specifier::Problem;
+use super::specifier::{invalid, parse_spec, Conv, Index, RawSpec};
 
 use super::level::Level;
 
@@ -56,15 +58,6 @@ impl Record<'_> {
     }
 }
 
-/// Why a format is not used as written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Problem {
-    /// Java refuses it (the message says why): `SimpleFormatter` uses [`JDK_DEFAULT_FORMAT`].
-    Invalid(String),
-    /// Java accepts it, but it needs what carbon-patcher cannot know.
-    Unsupported(String),
-}
-
 /// A parsed format, ready to lay out records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Format {
@@ -87,32 +80,6 @@ struct Spec {
     width: Option<usize>,
     precision: Option<usize>,
     conv: Conv,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Conv {
-    Str,
-    Bool,
-    Hash,
-    Time(char),
-    /// `%%` (the only text conversion that takes a width).
-    Percent,
-}
-
-const FLAGS: &str = "-#+ 0,(<";
-const SIMPLE: &str = "bBsShHcCdoxXeEgGfaAn%";
-const TIME: &str = "HIklMSLNpQszZsaAbBhCyYjmdeRTrDFc";
-
-fn invalid<T>(why: impl Into<String>) -> Result<T, Problem> {
-    Err(Problem::Invalid(why.into()))
-}
-
-/// `Integer.parseInt` of a run of ASCII digits, for indexes, widths and precisions.
-fn number(digits: &str) -> Option<usize> {
-    digits
-        .parse::<i32>()
-        .ok()
-        .and_then(|n| usize::try_from(n).ok())
 }
 
 impl Format {
@@ -250,174 +217,6 @@ impl Format {
     }
 }
 
-enum Index {
-    Text,
-    Previous,
-    Ordinary,
-    Explicit(usize),
-}
-
-struct Parsed {
-    index: Index,
-    left: bool,
-    alternate: bool,
-    upper: bool,
-    width: Option<usize>,
-    precision: Option<usize>,
-    conv: Conv,
-}
-
-enum RawSpec {
-    Newline,
-    Spec(Parsed),
-}
-
-/// One specifier after a `%` at `chars[at..]`: `%[index$][flags][width][.precision]conversion`
-/// (`Formatter.FormatSpecifierParser`), with `FormatSpecifier`'s checks. Returns it and the
-/// position after it.
-fn parse_spec(chars: &[char], at: usize) -> Result<(RawSpec, usize), Problem> {
-    let Some(&first) = chars.get(at) else {
-        return invalid("a '%' ends the format");
-    };
-    let digits_from = |from: usize| {
-        let mut j = from;
-        while chars.get(j).is_some_and(char::is_ascii_digit) {
-            j += 1;
-        }
-        j
-    };
-    let text = |a: usize, b: usize| chars[a..b].iter().collect::<String>();
-    let mut off = at;
-    let mut index = None;
-    if !SIMPLE.contains(first) {
-        let end = digits_from(off);
-        if end > off && chars.get(end) == Some(&'$') {
-            let n = number(&text(off, end)).filter(|n| *n > 0);
-            index = Some(n.ok_or_else(|| {
-                Problem::Invalid(format!("bad argument index {}", text(off, end)))
-            })?);
-            off = end + 1;
-        }
-    }
-    let flags_start = off;
-    if !SIMPLE.contains(first) {
-        while chars.get(off).is_some_and(|c| FLAGS.contains(*c)) {
-            off += 1;
-        }
-    }
-    let flags = text(flags_start, off);
-    for (k, c) in flags.char_indices() {
-        if flags[..k].contains(c) {
-            return invalid(format!("duplicate flag '{c}'"));
-        }
-    }
-    let width_end = digits_from(off);
-    let width = if width_end > off {
-        let w = number(&text(off, width_end));
-        off = width_end;
-        Some(w.ok_or_else(|| Problem::Invalid("width too large".to_string()))?)
-    } else {
-        None
-    };
-    let mut precision = None;
-    if chars.get(off) == Some(&'.') {
-        let end = digits_from(off + 1);
-        if end == off + 1 {
-            return invalid(format!("unknown conversion '{first}'"));
-        }
-        precision = Some(
-            number(&text(off + 1, end))
-                .ok_or_else(|| Problem::Invalid("precision too large".to_string()))?,
-        );
-        off = end;
-    }
-    let is_conv = |c: char| c.is_ascii_alphabetic() || c == '%';
-    let c = *chars.get(off).unwrap_or(&'\0');
-    let (dt, conv) = match chars.get(off + 1) {
-        Some(&c1) if (c == 't' || c == 'T') && is_conv(c1) => (Some(c), c1),
-        _ if is_conv(c) => (None, c),
-        _ => return invalid(format!("unknown conversion '{first}'")),
-    };
-    let next = off + if dt.is_some() { 2 } else { 1 };
-    let written = format!("%{}", text(at, next));
-    let has = |f: char| flags.contains(f);
-    let left = has('-');
-    let previous = has('<');
-    let bad = |list: &str| flags.chars().any(|f| list.contains(f));
-    let conv = if let Some(t) = dt {
-        if precision.is_some() || !TIME.contains(conv) || bad("#+ 0,(") || (left && width.is_none())
-        {
-            return invalid(format!("{written}: not a valid date/time specifier"));
-        }
-        return Ok((
-            RawSpec::Spec(Parsed {
-                index: pick(index, previous),
-                left,
-                alternate: false,
-                upper: t == 'T',
-                width,
-                precision: None,
-                conv: Conv::Time(conv),
-            }),
-            next,
-        ));
-    } else {
-        conv
-    };
-    let upper = conv.is_ascii_uppercase();
-    let spec = |c: Conv, index| Parsed {
-        index,
-        left,
-        alternate: has('#'),
-        upper,
-        width,
-        precision,
-        conv: c,
-    };
-    match conv.to_ascii_lowercase() {
-        'n' if conv == 'n' => {
-            if width.is_some() || !flags.is_empty() || precision.is_some() {
-                return invalid(format!("{written}: %n takes no flag, width or precision"));
-            }
-            Ok((RawSpec::Newline, next))
-        }
-        '%' => {
-            if precision.is_some()
-                || !(flags.is_empty() || flags == "-")
-                || (left && width.is_none())
-            {
-                return invalid(format!("{written}: bad %%"));
-            }
-            Ok((RawSpec::Spec(spec(Conv::Percent, Index::Text)), next))
-        }
-        c @ ('b' | 'h' | 's') => {
-            if (c != 's' && has('#')) || (left && width.is_none()) || bad("+ 0,(") {
-                return invalid(format!("{written}: bad flags"));
-            }
-            let kind = match c {
-                'b' => Conv::Bool,
-                'h' => Conv::Hash,
-                _ => Conv::Str,
-            };
-            Ok((RawSpec::Spec(spec(kind, pick(index, previous))), next))
-        }
-        // Character, integer and floating-point conversions (`%c %d %o %x %e %f %g %a`) fail
-        // on every argument SimpleFormatter passes: a date-time or a String.
-        c if "cdoxefga".contains(c) && SIMPLE.contains(conv) => {
-            invalid(format!("{written}: cannot format a String or date-time"))
-        }
-        _ => invalid(format!("{written}: unknown conversion '{conv}'")),
-    }
-}
-
-fn pick(index: Option<usize>, previous: bool) -> Index {
-    match (previous, index) {
-        (true, _) => Index::Previous,
-        (false, Some(n)) => Index::Explicit(n),
-        (false, None) => Index::Ordinary,
-    }
-}
-
 /// `String.hashCode`: over UTF-16 units, wrapping; printed by `Integer.toHexString` as unsigned.
 fn java_hash(s: &str) -> u32 {
     s.encode_utf16()
@@ -470,12 +269,12 @@ fn justify(s: &Spec, text: String) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use chrono::{TimeZone, Timelike};
 
     /// 2026-11-29 09:05:03.737123456 local time, a Sunday.
-    pub(crate) fn at() -> DateTime<Local> {
+    fn at() -> DateTime<Local> {
         Local
             .with_ymd_and_hms(2026, 11, 29, 9, 5, 3)
             .unwrap()
@@ -483,7 +282,7 @@ pub(crate) mod tests {
             .unwrap()
     }
 
-    pub(crate) fn record(t: DateTime<Local>) -> Record<'static> {
+    fn record(t: DateTime<Local>) -> Record<'static> {
         Record {
             time: t,
             logger: "org.wso2.carbon.server.util.PatchUtils",
@@ -495,7 +294,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn out(fmt: &str) -> String {
+    fn out(fmt: &str) -> String {
         Format::parse(fmt).unwrap().format(&record(at()))
     }
 
@@ -537,6 +336,19 @@ pub(crate) mod tests {
             f.format(&record(at())),
             "org.wso2.carbon.server.util.PatchUtils org.wso2.carbon.server.util.PatchUtils true org.wso2.carbon.server.util.PatchUtils processPatches"
         );
+    }
+
+    #[test]
+    fn date_time_width_and_case() {
+        assert_eq!(
+            out("%1$TB %1$Tb %1$TA %1$Ta %1$Tp"),
+            "NOVEMBER NOV SUNDAY SUN AM"
+        );
+        assert_eq!(
+            out("%1$-10tk|%1$10tY|%1$-3tL|"),
+            "9         |      2026|737|"
+        );
+        assert_eq!(out("%1$tl%1$tL%1$Tl"), "97379");
     }
 
     #[test]

@@ -290,98 +290,152 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::config::tests::{parse_warning, HANDLERS, PATCH_UTILS};
-    use super::super::config::{Config, LAUNCHER_LOGGERS};
     use super::*;
+
+    fn no_system(_: &str) -> Option<String> {
+        None
+    }
+
+    /// The handler `name` as read from `text`, and the warnings reading it gave.
+    fn read_with(
+        text: &str,
+        name: &str,
+        system: &dyn Fn(&str) -> Option<String>,
+    ) -> (Option<Handler>, Vec<String>) {
+        let props = Properties::load(text.as_bytes()).unwrap();
+        let mut r = Reader {
+            props: &props,
+            system,
+            file: "f",
+            warnings: Vec::new(),
+        };
+        let h = r.handler(name);
+        (h, r.warnings)
+    }
+
+    /// [`read_with`] with no system properties, expecting a handler and these warnings.
+    fn read(text: &str, name: &str, expected: &[&str]) -> Handler {
+        let (h, w) = read_with(text, name, &no_system);
+        assert_eq!(w.len(), expected.len(), "{w:#?}");
+        for (w, e) in w.iter().zip(expected) {
+            assert!(w.starts_with("f: ") && w.contains(e), "{w:?} lacks {e:?}");
+        }
+        h.expect("a handler")
+    }
+
+    // Values as FileHandler / ConsoleHandler on OpenJDK 17 under Tomcat 9.0.70's JULI took them.
 
     #[test]
     fn prefixed_handlers_read_their_prefixed_keys_first() {
-        let c = parse_warning(
-            "handlers=1patch.java.util.logging.FileHandler, java.util.logging.FileHandler\n\
-             1patch.java.util.logging.FileHandler.pattern = repository/logs/one.log\n\
+        let text = "1patch.java.util.logging.FileHandler.pattern = repository/logs/one.log\n\
              java.util.logging.FileHandler.pattern = repository/logs/patches.log\n\
              java.util.logging.FileHandler.level = FINE\n\
              1patch.java.util.logging.FileHandler.level = INFO\n\
              java.util.logging.FileHandler.formatter = java.util.logging.SimpleFormatter\n\
              java.util.logging.SimpleFormatter.format = [%1$tk] %4$s {%3$s} - %5$s%n\n\
-             1patch.java.util.logging.SimpleFormatter.format = ONE %4$s %5$s%n\n\
-             org.wso2.carbon.server.util.PatchUtils.level=FINE\n",
-            &[],
-        );
-        let [one, plain] = [&c.handlers[0], &c.handlers[1]];
+             1patch.java.util.logging.SimpleFormatter.format = ONE %4$s %5$s%n\n";
+        let one = read(text, "1patch.java.util.logging.FileHandler", &[]);
+        let plain = read(text, FILE_HANDLER, &[]);
         assert_eq!(one.name, "1patch.java.util.logging.FileHandler");
         assert!(matches!(&one.kind, Kind::File(f) if f.pattern == "repository/logs/one.log"));
+        assert!(matches!(&plain.kind, Kind::File(f) if f.pattern == "repository/logs/patches.log"));
         assert_eq!((one.level, plain.level), (Level::INFO, Level::FINE));
         assert_eq!(one.format.text(), "ONE %4$s %5$s%n");
         assert_eq!(plain.format.text(), "[%1$tk] %4$s {%3$s} - %5$s%n");
-        assert_eq!(c.route(PATCH_UTILS, Level::FINE), vec![1]);
-        assert_eq!(c.route(PATCH_UTILS, Level::INFO), vec![0, 1]);
+        // A digit with no dot makes no prefix: the whole name is the class.
+        assert!(read_with("", "1patch", &no_system).0.is_none());
     }
 
     #[test]
     fn file_settings_as_java_reads_them() {
         let sys = |k: &str| (k == "carbon.home").then(|| "/opt/wso2".to_string());
-        let text = format!("{HANDLERS}java.util.logging.FileHandler.pattern = ${{carbon.home}}/logs/${{nope}}.log \n\
+        let text = "java.util.logging.FileHandler.pattern = ${carbon.home}/logs/${nope}.log \n\
+            java.util.logging.FileHandler.formatter = java.util.logging.SimpleFormatter\n\
             java.util.logging.FileHandler.limit = 5e4\njava.util.logging.FileHandler.count = 0\n\
             java.util.logging.FileHandler.append = true \njava.util.logging.FileHandler.encoding = ISO8859_1\n\
-            java.util.logging.FileHandler.maxLocks = -3\n");
-        let (c, w) = Config::parse(text.as_bytes(), "f", &LAUNCHER_LOGGERS, &sys);
-        let Kind::File(f) = &c.handlers[0].kind else {
-            panic!("{c:?}")
+            java.util.logging.FileHandler.maxLocks = -3\n";
+        let (h, w) = read_with(text, FILE_HANDLER, &sys);
+        let h = h.unwrap();
+        let want = FileSettings {
+            pattern: "/opt/wso2/logs/${nope}.log".to_string(),
+            limit: 0,
+            count: 1,
+            append: false,
+            max_locks: 100,
+            encoding: Charset::Latin1,
         };
-        assert_eq!(
-            f,
-            &FileSettings {
-                pattern: "/opt/wso2/logs/${nope}.log".to_string(),
-                limit: 0,
-                count: 1,
-                append: false,
-                max_locks: 100,
-                encoding: Charset::Latin1,
-            }
-        );
-        assert_eq!(c.handlers[0].level, Level::ALL);
+        assert_eq!(h.kind, Kind::File(want));
+        assert_eq!((h.level, h.filter), (Level::ALL, Filter::None));
         assert_eq!(w.len(), 4, "{w:#?}");
         assert!(w[2].contains("append = \"true \": not a boolean"), "{w:#?}");
+        // The defaults: the JDK's pattern.
+        let h = read(
+            "java.util.logging.FileHandler.formatter = java.util.logging.SimpleFormatter\n",
+            FILE_HANDLER,
+            &[],
+        );
+        assert!(
+            matches!(&h.kind, Kind::File(f) if f.pattern == "%h/java%u.log" && f.limit == 0 && f.count == 1 && !f.append)
+        );
+        let (h, w) = read_with(
+            "java.util.logging.FileHandler.pattern = \n",
+            FILE_HANDLER,
+            &no_system,
+        );
+        assert!(h.is_none() && w[0].contains("an empty pattern"), "{w:?}");
     }
 
     #[test]
     fn filters_and_formatters() {
-        let c = parse_warning(
-            "handlers=java.util.logging.FileHandler, java.util.logging.ConsoleHandler\n\
-             java.util.logging.FileHandler.pattern = p.log\n\
+        let text = "java.util.logging.FileHandler.pattern = p.log\n\
              java.util.logging.FileHandler.filter = org.wso2.carbon.bootstrap.logging.filters.CarbonLogFilter \n\
              java.util.logging.ConsoleHandler.filter = org.wso2.micro.integrator.bootstrap.logging.filters.MicroIntegratorLogFilter\n\
              java.util.logging.ConsoleHandler.formatter = java.util.logging.XMLFormatter\n\
-             java.util.logging.ConsoleHandler.encoding = windows-1252\n",
+             java.util.logging.ConsoleHandler.encoding = windows-1252\n";
+        let file = read(text, FILE_HANDLER, &[
+            "FileHandler.filter = \"org.wso2.carbon.bootstrap.logging.filters.CarbonLogFilter \": carbon-patcher cannot run this filter",
+            "FileHandler.formatter is not set, so the launcher writes java.util.logging.XMLFormatter",
+        ]);
+        let console = read(
+            text,
+            CONSOLE_HANDLER,
             &[
-                "FileHandler.filter = \"org.wso2.carbon.bootstrap.logging.filters.CarbonLogFilter \": carbon-patcher cannot run this filter",
-                "FileHandler.formatter is not set, so the launcher writes java.util.logging.XMLFormatter",
                 "ConsoleHandler.encoding = \"windows-1252\"",
                 "ConsoleHandler.formatter = \"java.util.logging.XMLFormatter\"",
             ],
         );
-        assert_eq!(c.handlers[0].filter, Filter::None);
-        assert_eq!(c.handlers[1].filter, Filter::MICRO_INTEGRATOR);
+        assert_eq!(file.filter, Filter::None);
+        assert_eq!(console.filter, Filter::MICRO_INTEGRATOR);
+        assert_eq!(
+            console.kind,
+            Kind::Console {
+                encoding: Charset::Utf8
+            }
+        );
         // No format property: the JDK's default format.
-        assert_eq!(c.handlers[1].format, Format::jdk_default());
+        assert_eq!(console.format, Format::jdk_default());
+        assert!(Filter::CARBON.passes("org.wso2.carbon.core.init.CarbonServerManager"));
+        assert!(!Filter::MICRO_INTEGRATOR.passes("org.wso2.carbon.server.util.PatchUtils"));
     }
 
     #[test]
     fn formats_java_refuses_or_we_cannot_print() {
-        let with = |f: &str| {
-            format!("handlers=java.util.logging.ConsoleHandler\njava.util.logging.SimpleFormatter.format = {f}\n")
-        };
-        let c = parse_warning(&with("%d %5$s%n"), &["java.util.Formatter refuses it"]);
-        assert_eq!(c.handlers[0].format, Format::jdk_default());
-        let c = parse_warning(
+        let with = |f: &str| format!("java.util.logging.SimpleFormatter.format = {f}\n");
+        let h = read(
+            &with("%d %5$s%n"),
+            CONSOLE_HANDLER,
+            &["java.util.Formatter refuses it"],
+        );
+        assert_eq!(h.format, Format::jdk_default());
+        let h = read(
             &with("%1$tZ %5$s%n"),
+            CONSOLE_HANDLER,
             &["carbon-patcher cannot print %1$tZ: the time zone's name; the stock format is used"],
         );
-        assert_eq!(c.handlers[0].format, Format::stock());
+        assert_eq!(h.format, Format::stock());
         // A -D system property wins over the file, as in SimpleFormatter.
         let sys = |k: &str| (k == FORMAT_KEY).then(|| "%5$s%n".to_string());
-        let (c, w) = Config::parse(with("%d").as_bytes(), "f", &LAUNCHER_LOGGERS, &sys);
-        assert_eq!((c.handlers[0].format.text(), w), ("%5$s%n", vec![]));
+        let (h, w) = read_with(&with("%d"), CONSOLE_HANDLER, &sys);
+        assert_eq!((h.unwrap().format.text(), w), ("%5$s%n", vec![]));
     }
 }

@@ -25,6 +25,8 @@ pub mod level;
 mod lock;
 mod pattern;
 pub mod properties;
+mod rotation;
+mod specifier;
 
 pub use config::{Config, Rendered, LAUNCHER_LOGGERS};
 pub use file_handler::{FileSink, Hooks, NoHooks, Opened};
