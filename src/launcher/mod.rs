@@ -6,6 +6,7 @@
 pub mod bundle;
 pub mod detect;
 pub mod java;
+pub mod jul;
 pub mod kernel;
 pub mod layout;
 pub mod log;

@@ -8,6 +8,7 @@ pub mod digest_cache;
 pub mod engine;
 pub mod home;
 pub mod jar;
+pub mod jul;
 pub mod lock;
 pub mod patches_log;
 pub mod progress;
