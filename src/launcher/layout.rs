@@ -124,6 +124,9 @@ pub struct Layout {
     pub launcher: Launcher,
     /// `logging-bridge.properties`, for a `java.util.logging` launcher.
     pub logging_config: Option<PathBuf>,
+    /// What that file sets up, as the launcher's log manager reads it (filled by
+    /// [`crate::product::home`]; `None`: not read, the stock configuration is taken).
+    pub jul: Option<crate::launcher::jul::Config>,
     /// Who decided each thing (`kernel`, `plugins`, ...): a file of the product, a flag, a
     /// switch, or the default.
     pub origins: Vec<(String, String)>,
@@ -281,6 +284,7 @@ impl Layout {
             patches_log_shown,
             launcher,
             logging_config,
+            jul: None,
             origins,
             warnings,
         })

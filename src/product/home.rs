@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::launcher::jul;
 use crate::launcher::kernel::{Launcher, Version};
 use crate::launcher::layout::{Layout, PathSettings, ProductFacts, SCRIPT_PROPERTIES};
 
@@ -31,7 +32,16 @@ pub fn resolve(settings: &PathSettings) -> Result<Layout> {
     let home = settings.home()?;
     let mut s = settings.clone();
     s.facts = facts(&home);
-    Layout::resolve(&s)
+    let mut layout = Layout::resolve(&s)?;
+    if let Some(path) = &layout.logging_config {
+        let l = layout.launcher;
+        let loggers = [l.patch_utils(), l.patch_installer()];
+        let system = crate::product::patches_log::system_properties(&layout.carbon_home);
+        let (config, warnings) = jul::Config::load(path, &loggers, &system);
+        layout.warnings.extend(warnings);
+        layout.jul = Some(config);
+    }
+    Ok(layout)
 }
 
 /// What the product's files at `home` say about it. Never fails: what cannot be read is a
