@@ -626,3 +626,48 @@ fn sourcing_the_hook_file_works_like_the_pasted_block() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(!started(&out), "{}", describe(&out));
 }
+
+/// Micro Integrator: the hook goes into `bin/micro-integrator.sh` before its JVM loop
+/// (`org.wso2.micro.integrator.bootstrap.Bootstrap`), and carbon-patcher finds the dirs from that
+/// script's own `-Dcarbon.*` switches: a pending patch lands in `wso2/components/plugins`, its
+/// metadata under `patches/.metadata`, before the JVM starts.
+#[test]
+fn micro_integrator_script_is_hooked_and_its_dirs_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("mi");
+    let script = home.join("bin/micro-integrator.sh");
+    let text = WSO2SERVER_SH
+        .replace(
+            "    -Dcarbon.home=\"$CARBON_HOME\" \\\n",
+            "    -Dcarbon.home=\"$CARBON_HOME\" \\\n    -Dcarbon.components.dir.path=\"$CARBON_HOME/wso2/components\" \\\n    -Dcarbon.patches.dir.path=\"$CARBON_HOME/patches\" \\\n    -Djava.util.logging.config.file=\"$CARBON_HOME/conf/etc/logging-bridge.properties\" \\\n",
+        )
+        .replace(
+            "org.wso2.carbon.bootstrap.Bootstrap",
+            "org.wso2.micro.integrator.bootstrap.Bootstrap",
+        );
+    write_script(&script, &text);
+    install_ok(&script, &[]);
+    let plugins = home.join("wso2/components/plugins");
+    write(
+        &plugins.join(JAR_A),
+        &bundle_jar(BUNDLE_A.0, BUNDLE_A.1, "original"),
+    );
+    write(&home.join("patches/patch0001").join(JAR_A), &patched_a());
+    fs::create_dir_all(home.join("repository/logs")).unwrap();
+
+    let out = start(&script, &[], &[("CARBON_PATCHER", &carbon_patcher())]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(started(&out), "{}", describe(&out));
+    assert_eq!(fs::read(plugins.join(JAR_A)).unwrap(), patched_a());
+    assert_eq!(
+        fs::read_to_string(home.join("patches/.metadata/prePatchedDir.txt")).unwrap(),
+        "patch0000\npatch0001\n"
+    );
+    // Micro Integrator's loggers, in java.util.logging's form (its configuration file is
+    // missing here, so the JDK's defaults apply: the console only, on standard error).
+    assert!(
+        stderr(&out).contains("org.wso2.micro.integrator.server.extensions.PatchInstaller perform"),
+        "{}",
+        describe(&out)
+    );
+}
