@@ -109,7 +109,9 @@ pub fn create_dir_owned(dir: &Path) -> Result<()> {
     own_like_parent(dir)
 }
 
-/// `create_dir_all`, each directory it creates owned as [`own_like_parent`] says.
+/// `create_dir_all`, each directory it creates owned as [`own_like_parent`] says, and its
+/// name made durable: a power cut would otherwise take the new dir, and whatever was later
+/// moved into it, with it.
 pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -119,7 +121,13 @@ pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
     }
     space_point(dir)?;
     match fs::create_dir(dir) {
-        Ok(()) => own_like_parent(dir),
+        Ok(()) => own_like_parent(dir).and_then(|()| {
+            sync_dir(
+                dir.parent()
+                    .filter(|p| *p != Path::new(""))
+                    .unwrap_or(Path::new(".")),
+            )
+        }),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e).with_context(|| format!("{}: cannot create", dir.display())),
     }
