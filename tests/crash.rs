@@ -263,6 +263,9 @@ fn restore(work: &Path) -> Scenario {
 fn run(build: fn(&Path) -> Scenario) {
     let tmp = scratch();
     let s = build(tmp.path());
+    if std::env::var_os("CARBON_PATCHER_CRASH_KEEP").is_some() {
+        eprintln!("{}: kept in {}", s.name, tmp.keep().display());
+    }
     let r = explore(&s);
     assert_no_failure(&s.name, &r);
     assert!(r.states > 20, "{}: only {} crash states", s.name, r.states);
@@ -296,4 +299,38 @@ fn power_loss_during_revert() {
 #[test]
 fn power_loss_during_restore() {
     run(restore);
+}
+
+/// Runs the crash states of `build`'s scenario that `pick` keeps: a regression case.
+fn regression(build: fn(&Path) -> Scenario, pick: impl Fn(&Crash, &Pick) -> bool) {
+    let tmp = scratch();
+    let s = build(tmp.path());
+    let r = explore_where(&s, pick);
+    assert!(r.states > 0, "{}: no crash state picked", s.name);
+    assert_no_failure(&s.name, &r);
+}
+
+/// Found by the explorer: a power cut after the first plugin was renamed into place, with
+/// `prePatchedDir.txt` still the old one (or, later, the new JARs file durable and the new
+/// `prePatchedDir.txt` not), then the added patch withdrawn: the launcher saw no change and
+/// started on a half-applied `plugins`. Now `prePatchedDir.txt` says "in progress" in a way
+/// the launcher's own detection counts as a change before `plugins` changes, and gets its
+/// final content last.
+#[test]
+fn regression_a_patch_withdrawn_after_a_power_cut_in_the_commit() {
+    let plugin_renamed = "/plugins/org.example.bundle040";
+    regression(one_patch, |c, p| {
+        p.after(c, plugin_renamed) && (c.variant == Variant::All || p.loses(c, "prePatchedDir"))
+    });
+}
+
+/// Found by the explorer: `revert` created `<state dir>/reverted` without syncing the state
+/// dir, then moved the patch into it and synced both ends of the move: a power cut took the
+/// new dir, and with it the only copy of the patch.
+#[test]
+fn regression_a_reverted_patch_is_never_lost_with_its_new_dir() {
+    regression(revert, |c, p| {
+        p.after(c, "/reverted/patch0006")
+            && matches!(c.variant, Variant::DurableOnly | Variant::LoseOne(_))
+    });
 }

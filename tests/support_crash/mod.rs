@@ -55,10 +55,10 @@
 //! - Once the run has finished, a power cut loses nothing of it: the durable tree at the end
 //!   is the result, without a re-run.
 //!
-//! By default a bounded set runs: for each operation, the tree that lost it at the last point
-//! where it was still not durable (just before the sync that would cover it, or at the end);
-//! the durable-only tree before every sync and at the end; the data variants of each file at
-//! its last point before its sync; and the kill trees at a spread of points.
+//! By default a bounded set runs: the kill tree and the durable-only tree at every point; for
+//! each operation, the tree that lost it right after it, half-way to the sync that covers it,
+//! just before every sync, and at its last chance (just before the sync that covers it, or at
+//! the end of the run); the data variants of each file at those same points of its writes.
 //! `CARBON_PATCHER_CRASH_EXHAUSTIVE=1` builds every variant at every point.
 
 pub mod launcher;
@@ -283,25 +283,29 @@ impl Explorer<'_> {
         fs
     }
 
-    /// The variants at point `len`: every one, or (bounded) only those that point is the
-    /// last chance for.
+    /// The variants at point `len`: every one, or (bounded) the chosen ones.
     fn variants(&self, len: usize, out: &mut Vec<Crash>) {
         let n = self.trace.ops.len();
         let pending: Vec<usize> = (0..len).filter(|&j| self.durable[j] >= len).collect();
         let all = exhaustive();
-        // The last point an operation is still pending: just before its sync, or the end.
-        let last_chance = |j: usize| self.durable[j].min(n) == len;
+        // Bounded: an operation is lost right after it, half-way to its sync, just before
+        // every sync, and at its last chance (just before the sync that covers it, or at the
+        // end of the run).
+        let before_sync = self.trace.ops.get(len).is_some_and(Op::is_barrier);
+        let chosen = |j: usize| {
+            let last = self.durable[j].min(n);
+            before_sync || len == j + 1 || len == (j + 1 + last) / 2 || len == last
+        };
         let mut push = |variant| out.push(Crash { len, variant });
-        if all || len == n || self.trace.ops.get(len).is_some_and(Op::is_barrier) {
-            push(Variant::DurableOnly);
-        }
+        // Only a sync changes this tree; the duplicates are dropped.
+        push(Variant::DurableOnly);
         let mut files = Vec::new();
         for &j in &pending {
             let op = &self.trace.ops[j];
             if op.is_barrier() {
                 continue;
             }
-            if all || last_chance(j) {
+            if all || chosen(j) {
                 push(Variant::LoseOne(j));
                 if let Some(ino) = op.data_ino() {
                     if !files.contains(&ino) {
@@ -321,16 +325,11 @@ impl Explorer<'_> {
     fn crashes(&self) -> Vec<Crash> {
         let n = self.trace.ops.len();
         let mut out = Vec::new();
-        let kills: HashSet<u64> = support_kill::spread(n as u64 + 1, 60, 8)
-            .into_iter()
-            .collect();
         for len in 0..=n {
-            if exhaustive() || kills.contains(&(len as u64 + 1)) {
-                out.push(Crash {
-                    len,
-                    variant: Variant::All,
-                });
-            }
+            out.push(Crash {
+                len,
+                variant: Variant::All,
+            });
             self.variants(len, &mut out);
         }
         out
@@ -498,8 +497,39 @@ impl Fs {
     }
 }
 
+/// What a regression case picks its crash states by: the operations a crash state has seen
+/// and lost.
+pub struct Pick<'a> {
+    lines: &'a [String],
+    durable: &'a [usize],
+}
+
+impl Pick<'_> {
+    /// Whether the run had made a call whose line contains `pattern` before the power cut.
+    pub fn after(&self, c: &Crash, pattern: &str) -> bool {
+        self.lines[..c.len].iter().any(|l| l.contains(pattern))
+    }
+
+    /// Whether `c` loses an operation whose call contains `pattern`.
+    pub fn loses(&self, c: &Crash, pattern: &str) -> bool {
+        (0..c.len).any(|j| {
+            let lost = match c.variant {
+                Variant::LoseOne(k) => j == k,
+                Variant::DurableOnly => self.durable[j] >= c.len,
+                _ => false,
+            };
+            lost && self.lines[j].contains(pattern)
+        })
+    }
+}
+
 /// Records the scenario's run and explores its crash states; prints what it explored.
 pub fn explore(s: &Scenario) -> Report {
+    explore_where(s, |_, _| true)
+}
+
+/// [`explore`], only the crash states `pick` keeps (a regression case).
+pub fn explore_where(s: &Scenario, pick: impl Fn(&Crash, &Pick) -> bool) -> Report {
     let t = Instant::now();
     let traced = s.work.join("traced");
     support_kill::fresh_copy(&s.before, &traced);
@@ -572,7 +602,15 @@ pub fn explore(s: &Scenario) -> Report {
         reference,
         jars: JarCheck::default(),
     };
-    let crashes = ex.crashes();
+    let view = Pick {
+        lines: &ex.trace.lines,
+        durable: &ex.durable,
+    };
+    let crashes: Vec<Crash> = ex
+        .crashes()
+        .into_iter()
+        .filter(|c| pick(c, &view))
+        .collect();
     let candidates = crashes.len();
     // Distinct trees only: many variants leave the same one.
     let mut seen = HashSet::new();
@@ -622,7 +660,7 @@ pub fn explore(s: &Scenario) -> Report {
     let mut failures = failures.into_inner().unwrap();
     failures.sort();
     let syncs = ex.trace.ops.iter().filter(|o| o.is_barrier()).count();
-    eprintln!(
+    let line = format!(
         "crash explorer: {}: {} operations ({syncs} syncs), {} crash states explored ({} variants \
          built), {} failed, in {:.1} s{}",
         s.name,
@@ -633,6 +671,18 @@ pub fn explore(s: &Scenario) -> Report {
         t.elapsed().as_secs_f64(),
         if exhaustive() { " (exhaustive)" } else { "" }
     );
+    eprintln!("{line}");
+    // Also where .ci/run shows it: cargo test keeps a passing test's output to itself.
+    let summary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("crash-explorer.txt");
+    let _ = std::fs::create_dir_all(env!("CARGO_TARGET_TMPDIR"));
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(summary)
+    {
+        use std::io::Write;
+        let _ = writeln!(f, "{line}");
+    }
     Report {
         states: states.len(),
         failures: failures.into_iter().map(|(_, t)| t).collect(),

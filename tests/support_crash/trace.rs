@@ -403,11 +403,21 @@ impl Parser {
         };
         let rest = rest.trim_start();
         let full = if let Some(start) = rest.strip_suffix(" <unfinished ...>") {
+            // The kernel frees a closed descriptor before the call returns, so another thread
+            // may be given the same number before strace shows this close end: close it now.
+            if let Some(fd) = start.strip_prefix("close(") {
+                if let Ok(n) = fd.trim().parse::<i64>() {
+                    self.fds.remove(&n);
+                }
+                return;
+            }
             self.pending.insert(pid.to_string(), start.to_string());
             return;
         } else if let Some(r) = rest.strip_prefix("<... ") {
             let tail = r.split_once(" resumed>").map(|(_, t)| t).unwrap_or("");
-            let head = self.pending.remove(pid).unwrap_or_default();
+            let Some(head) = self.pending.remove(pid) else {
+                return; // a close, done when it began
+            };
             format!("{head}{tail}")
         } else {
             rest.to_string()
