@@ -925,3 +925,24 @@ fn a_restore_killed_anywhere_converges() {
         t.elapsed().as_secs_f64()
     );
 }
+
+/// What an older version left when killed while committing: a plugin of the interrupted apply,
+/// the old metadata, and its marker file in the metadata dir. The next run applies again,
+/// converges and removes the marker.
+#[test]
+fn an_older_versions_commit_marker_is_honoured_and_removed() {
+    let tmp = scratch();
+    let p = Product::new(&tmp.path().join("p"), &[("a", "1"), ("b", "1")]);
+    p.add_patch_jar("patch0001", "a_1.jar", "a", "1", "patched a");
+    assert_ok(&apply(&p.home, None));
+    let reference = Outcome::of(&p);
+    write(
+        &p.plugins().join("b_1.jar"),
+        &bundle_jar("b", "1", "from a patch since withdrawn"),
+    );
+    let marker = p.metadata().join(".carbon-patcher-apply-in-progress");
+    write(&marker, b"a carbon-patcher apply is committing\n");
+    let out = apply(&p.home, None);
+    assert_converged("older marker", &p, &out, &reference, &JarCheck::default());
+    assert!(!marker.exists());
+}
