@@ -187,6 +187,25 @@ fn one_patch(work: &Path) -> Scenario {
     s
 }
 
+/// An operator forcing a full re-apply the known way, by removing the metadata dir (with one
+/// more patch dropped in): the run creates the dir again, over an existing backup.
+fn metadata_removed(work: &Path) -> Scenario {
+    let before = work.join("before");
+    let p = product(&before, 1..=8, true);
+    applied(&p);
+    let previous = inputs(&before);
+    fs::remove_dir_all(p.metadata()).unwrap();
+    let i = 41;
+    put_bundle(
+        &p.patches().join("patch0009").join(plugin_file(i)),
+        i,
+        90_041,
+    );
+    let mut s = scenario("metadata dir removed", work, &before, &["apply"]);
+    s.previous = Some(previous);
+    s
+}
+
 fn install_zip(work: &Path) -> Scenario {
     let before = work.join("before");
     let p = product(&before, 1..=8, true);
@@ -284,6 +303,11 @@ fn power_loss_during_a_servicepack_and_patches_over_a_backup() {
 #[test]
 fn power_loss_during_a_one_patch_apply() {
     run(one_patch);
+}
+
+#[test]
+fn power_loss_during_an_apply_that_recreates_the_metadata_dir() {
+    run(metadata_removed);
 }
 
 #[test]
