@@ -1,11 +1,13 @@
 //! Power loss at any point: every crash state the persistence model of `tests/support_crash`
-//! allows, built from the system calls of six real runs (first apply, a service pack and
-//! patches over a backup, one patch added, `install` of a zip, `revert`, `restore`), must
-//! leave a product on which `carbon-patcher apply` gives exactly the uninterrupted result (or
-//! exactly the state before, when the run's move of a patch did not survive), the original
-//! plugins recoverable from `patch0000`, and a launcher that is never fooled. Each prints how
-//! many crash states it explored. `CARBON_PATCHER_CRASH_EXHAUSTIVE=1` explores every variant at
-//! every point (`cargo test --release --test crash -- --nocapture`).
+//! allows, built from the system calls of seven real runs (first apply, a service pack and
+//! patches over a backup, one patch added, an apply that recreates a removed metadata dir,
+//! `install` of a zip, `revert`, `restore`), must leave a product on which `carbon-patcher
+//! apply` gives exactly the uninterrupted result (or exactly the state before, when the run's
+//! move of a patch did not survive), the original plugins recoverable from `patch0000`, and a
+//! launcher that is never fooled. Each prints how many crash states it explored.
+//! `CARBON_PATCHER_CRASH_EXHAUSTIVE=1` explores every variant at every point
+//! (`cargo test --release --test crash -- --nocapture`); `CARBON_PATCHER_CRASH_KEEP=1` keeps
+//! the trees and the strace output.
 
 mod common;
 mod support_crash;
@@ -171,39 +173,30 @@ fn over_backup(work: &Path) -> Scenario {
     s
 }
 
-fn one_patch(work: &Path) -> Scenario {
+/// The product after a clean apply, then `patch0009` (one jar of bundle `i`) dropped in;
+/// with `forced`, the metadata dir removed too (the known way to force a full re-apply: the
+/// run creates the dir again, over an existing backup).
+fn patch_added(work: &Path, name: &str, i: usize, forced: bool) -> Scenario {
     let before = work.join("before");
     let p = product(&before, 1..=8, true);
     applied(&p);
     let previous = inputs(&before);
-    let i = 40;
-    put_bundle(
-        &p.patches().join("patch0009").join(plugin_file(i)),
-        i,
-        90_009,
-    );
-    let mut s = scenario("one patch added", work, &before, &["apply"]);
+    if forced {
+        fs::remove_dir_all(p.metadata()).unwrap();
+    }
+    let jar = p.patches().join("patch0009").join(plugin_file(i));
+    put_bundle(&jar, i, 90_000 + i as u64);
+    let mut s = scenario(name, work, &before, &["apply"]);
     s.previous = Some(previous);
     s
 }
 
-/// An operator forcing a full re-apply the known way, by removing the metadata dir (with one
-/// more patch dropped in): the run creates the dir again, over an existing backup.
+fn one_patch(work: &Path) -> Scenario {
+    patch_added(work, "one patch added", 40, false)
+}
+
 fn metadata_removed(work: &Path) -> Scenario {
-    let before = work.join("before");
-    let p = product(&before, 1..=8, true);
-    applied(&p);
-    let previous = inputs(&before);
-    fs::remove_dir_all(p.metadata()).unwrap();
-    let i = 41;
-    put_bundle(
-        &p.patches().join("patch0009").join(plugin_file(i)),
-        i,
-        90_041,
-    );
-    let mut s = scenario("metadata dir removed", work, &before, &["apply"]);
-    s.previous = Some(previous);
-    s
+    patch_added(work, "metadata dir removed", 41, true)
 }
 
 fn install_zip(work: &Path) -> Scenario {

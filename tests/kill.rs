@@ -743,7 +743,8 @@ fn run_move(args: &[String], home: &Path, fault: Option<&str>) -> std::process::
 /// that an `apply` gives exactly the product before it or after it (as the patch dir is there
 /// or not), that the moved patch dir is in exactly one place and whole, and that running the
 /// command again where it had not landed gives the result of an uninterrupted run.
-fn kill_move(m: &Move, root: &Path, want: u64) -> u64 {
+fn kill_move(m: &Move, root: &Path, want: u64) {
+    let t = Instant::now();
     let copy = |to: &str| {
         let p = Product {
             home: root.join(to).join("product"),
@@ -817,7 +818,12 @@ fn kill_move(m: &Move, root: &Path, want: u64) -> u64 {
             assert_converged(&format!("{what}, then again"), &p, &out, &after, &jars);
         }
     }
-    ks.len() as u64
+    eprintln!(
+        "{}: {} kill points of {n} converged in {:.1} s",
+        m.name,
+        ks.len(),
+        t.elapsed().as_secs_f64()
+    );
 }
 
 /// The product after a clean first apply, under `root`.
@@ -834,7 +840,6 @@ fn strings(words: &[&str]) -> Vec<String> {
 #[test]
 fn an_install_killed_anywhere_converges() {
     let tmp = scratch();
-    let t = Instant::now();
     let p = applied_product(tmp.path());
     let jar = |i: usize| {
         let payload = Rng::new(31_000 + i as u64).text(1200);
@@ -863,17 +868,12 @@ fn an_install_killed_anywhere_converges() {
         patch: "patch0031",
         kept: None,
     };
-    let killed = kill_move(&m, tmp.path(), 40);
-    eprintln!(
-        "install: {killed} kill points converged in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    kill_move(&m, tmp.path(), 40);
 }
 
 #[test]
 fn a_revert_command_killed_anywhere_converges() {
     let tmp = scratch();
-    let t = Instant::now();
     let m = Move {
         name: "revert",
         before: applied_product(tmp.path()),
@@ -881,17 +881,12 @@ fn a_revert_command_killed_anywhere_converges() {
         patch: "patch0012",
         kept: Some("repository/.carbon-patcher/reverted/patch0012"),
     };
-    let killed = kill_move(&m, tmp.path(), 40);
-    eprintln!(
-        "revert: {killed} kill points converged in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    kill_move(&m, tmp.path(), 40);
 }
 
 #[test]
 fn a_restore_killed_anywhere_converges() {
     let tmp = scratch();
-    let t = Instant::now();
     let p = applied_product(tmp.path());
     assert_ok(&run_with(
         &[
@@ -919,11 +914,7 @@ fn a_restore_killed_anywhere_converges() {
         patch: "patch0012",
         kept: Some("repository/.carbon-patcher/reverted/patch0012"),
     };
-    let killed = kill_move(&m, tmp.path(), 40);
-    eprintln!(
-        "restore: {killed} kill points converged in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    kill_move(&m, tmp.path(), 40);
 }
 
 /// What an older version left when killed while committing: a plugin of the interrupted apply,
