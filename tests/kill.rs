@@ -714,3 +714,226 @@ fn long_kill_run() {
     );
     assert!(k >= 2000, "only {k} kill points");
 }
+
+/// A command that moves a patch into or out of the product, then applies: the tree before it,
+/// its arguments (`{home}` stands for the product home it runs on), the patch dir that
+/// appears or vanishes, and where the moved patch dir lives outside the patches dir.
+struct Move {
+    name: &'static str,
+    before: Product,
+    args: Vec<String>,
+    patch: &'static str,
+    kept: Option<&'static str>,
+}
+
+/// `<home>` replaced in `args`.
+fn args_for(args: &[String], home: &Path) -> Vec<String> {
+    args.iter()
+        .map(|a| a.replace("{home}", home.to_str().unwrap()))
+        .collect()
+}
+
+fn run_move(args: &[String], home: &Path, fault: Option<&str>) -> std::process::Output {
+    let args = args_for(args, home);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_with(&refs, fault)
+}
+
+/// Kills the command at about `want` points spread over it (and past its last), then checks
+/// that an `apply` gives exactly the product before it or after it (as the patch dir is there
+/// or not), that the moved patch dir is in exactly one place and whole, and that running the
+/// command again where it had not landed gives the result of an uninterrupted run.
+fn kill_move(m: &Move, root: &Path, want: u64) {
+    let t = Instant::now();
+    let copy = |to: &str| {
+        let p = Product {
+            home: root.join(to).join("product"),
+        };
+        fresh_copy(&m.before.home, &p.home);
+        p
+    };
+    let reference = copy("reference");
+    assert_ok(&run_move(&m.args, &reference.home, None));
+    let after = Outcome::of(&reference);
+    let before = Outcome::of(&m.before);
+    assert_ne!(after, before, "{}: the command changes something", m.name);
+    let at = |p: &Product| p.patches().join(m.patch).is_dir();
+    let landed_has_patch = at(&reference);
+    let moved_files = |p: &Product| {
+        let inside = p.patches().join(m.patch);
+        let outside = m.kept.map(|k| p.home.join(k));
+        let there: Vec<PathBuf> = std::iter::once(inside)
+            .chain(outside)
+            .filter(|d| d.is_dir())
+            .collect();
+        there
+    };
+    let whole = moved_files(&m.before)
+        .into_iter()
+        .chain(moved_files(&reference))
+        .next()
+        .unwrap();
+    let patch_files = files(&whole);
+    let counted = copy("count");
+    let out = run_move(&m.args, &counted.home, Some("count"));
+    assert_ok(&out);
+    let n: u64 = stderr(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("carbon-patcher: fault points: "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{}: no fault point count", m.name));
+    let jars = JarCheck::default();
+    let ks = spread(n, want, 8);
+    for &k in ks.iter().chain([n + 1].iter()) {
+        let what = format!("{}, kill@{k} of {n}", m.name);
+        let p = copy("run");
+        let out = run_move(&m.args, &p.home, Some(&format!("kill@{k}")));
+        assert!(
+            k > n || was_killed(&out),
+            "{what}: not killed: {}",
+            stderr(&out)
+        );
+        // The patch dir whole wherever it is; a moved one in exactly one place (an installed
+        // one there or not yet).
+        let places = moved_files(&p);
+        let one = usize::from(m.kept.is_some());
+        assert!(
+            (one..=1).contains(&places.len()),
+            "{what}: the patch dir is in {places:?}"
+        );
+        for d in &places {
+            assert_eq!(
+                files(d),
+                patch_files,
+                "{what}: {} is not whole",
+                d.display()
+            );
+        }
+        let landed = at(&p) == landed_has_patch;
+        let out = apply(&p.home, None);
+        let want = if landed { &after } else { &before };
+        assert_converged(&format!("{what}, then apply"), &p, &out, want, &jars);
+        if !landed {
+            let out = run_move(&m.args, &p.home, None);
+            assert_converged(&format!("{what}, then again"), &p, &out, &after, &jars);
+        }
+    }
+    eprintln!(
+        "{}: {} kill points of {n} converged in {:.1} s",
+        m.name,
+        ks.len(),
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// The product after a clean first apply, under `root`.
+fn applied_product(root: &Path) -> Product {
+    let p = build_product(&root.join("base"));
+    assert_ok(&apply(&p.home, None));
+    p
+}
+
+fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn an_install_killed_anywhere_converges() {
+    let tmp = scratch();
+    let p = applied_product(tmp.path());
+    let jar = |i: usize| {
+        let payload = Rng::new(31_000 + i as u64).text(1200);
+        bundle_jar(&bundle(i), &version(i), &payload)
+    };
+    let (a, b) = (jar(33), jar(250));
+    let entry = |i: usize| format!("WSO2-CARBON-PATCH-4.4.0-0031/patch0031/{}", plugin_file(i));
+    let zip = zip_bytes(&[
+        ("WSO2-CARBON-PATCH-4.4.0-0031/LICENSE.txt", b"license"),
+        (&entry(33), &a),
+        (&entry(250), &b),
+    ]);
+    // Inside the home, so that each copy of it carries its own zip.
+    write(&p.home.join("patch0031.zip"), &zip);
+    let m = Move {
+        name: "install",
+        before: p,
+        args: strings(&[
+            "install",
+            "{home}/patch0031.zip",
+            "--apply",
+            "--carbon-home",
+            "{home}",
+            "--quiet",
+        ]),
+        patch: "patch0031",
+        kept: None,
+    };
+    kill_move(&m, tmp.path(), 40);
+}
+
+#[test]
+fn a_revert_command_killed_anywhere_converges() {
+    let tmp = scratch();
+    let m = Move {
+        name: "revert",
+        before: applied_product(tmp.path()),
+        args: strings(&["revert", "patch0012", "--carbon-home", "{home}", "--quiet"]),
+        patch: "patch0012",
+        kept: Some("repository/.carbon-patcher/reverted/patch0012"),
+    };
+    kill_move(&m, tmp.path(), 40);
+}
+
+#[test]
+fn a_restore_killed_anywhere_converges() {
+    let tmp = scratch();
+    let p = applied_product(tmp.path());
+    assert_ok(&run_with(
+        &[
+            "revert",
+            "patch0012",
+            "--carbon-home",
+            p.home.to_str().unwrap(),
+            "--quiet",
+        ],
+        None,
+    ));
+    let m = Move {
+        name: "restore",
+        before: p,
+        // Named: the revert's record holds the absolute path of the home it ran on.
+        args: strings(&[
+            "restore",
+            "patch0012",
+            "--backup",
+            "{home}/repository/.carbon-patcher/reverted",
+            "--carbon-home",
+            "{home}",
+            "--quiet",
+        ]),
+        patch: "patch0012",
+        kept: Some("repository/.carbon-patcher/reverted/patch0012"),
+    };
+    kill_move(&m, tmp.path(), 40);
+}
+
+/// What an older version left when killed while committing: a plugin of the interrupted apply,
+/// the old metadata, and its marker file in the metadata dir. The next run applies again,
+/// converges and removes the marker.
+#[test]
+fn an_older_versions_commit_marker_is_honoured_and_removed() {
+    let tmp = scratch();
+    let p = Product::new(&tmp.path().join("p"), &[("a", "1"), ("b", "1")]);
+    p.add_patch_jar("patch0001", "a_1.jar", "a", "1", "patched a");
+    assert_ok(&apply(&p.home, None));
+    let reference = Outcome::of(&p);
+    write(
+        &p.plugins().join("b_1.jar"),
+        &bundle_jar("b", "1", "from a patch since withdrawn"),
+    );
+    let marker = p.metadata().join(".carbon-patcher-apply-in-progress");
+    write(&marker, b"a carbon-patcher apply is committing\n");
+    let out = apply(&p.home, None);
+    assert_converged("older marker", &p, &out, &reference, &JarCheck::default());
+    assert!(!marker.exists());
+}

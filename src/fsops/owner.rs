@@ -91,7 +91,9 @@ pub fn create_dir_owned(dir: &Path) -> Result<()> {
     own_like_parent(dir)
 }
 
-/// `create_dir_all`, each directory it creates owned as [`own_like_parent`] says.
+/// `create_dir_all`, each directory it creates owned as [`own_like_parent`] says, and its name
+/// made durable: a power cut would otherwise take the new dir, and whatever was later moved
+/// into it, with it.
 pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
@@ -101,14 +103,14 @@ pub fn create_dir_all_owned(dir: &Path) -> Result<()> {
     }
     space_point(dir)?;
     match fs::create_dir(dir) {
-        Ok(()) => own_like_parent(dir),
+        Ok(()) => own_like_parent(dir).and_then(|()| sync_parent(dir)),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e).with_context(|| format!("{}: cannot create", dir.display())),
     }
 }
 
-/// Creates `dir` and its missing parents, owned as [`own_like_parent`] says, and returns those it
-/// created, outermost first, for [`remove_created`] should what follows fail: a failure leaves
+/// Creates `dir` and its missing parents, owned as [`own_like_parent`] says and each name made
+/// durable (as [`create_dir_all_owned`]), and returns those it created, outermost first, for [`remove_created`] should what follows fail: a failure leaves
 /// no empty directories behind. Fails with nothing of its own left.
 pub fn create_missing_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
     let missing: Vec<PathBuf> = dir
@@ -118,7 +120,7 @@ pub fn create_missing_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     let mut created = Vec::new();
     for d in missing.into_iter().rev() {
-        if let Err(e) = create_dir_owned(&d) {
+        if let Err(e) = create_dir_owned(&d).and_then(|()| sync_parent(&d)) {
             remove_created(&created);
             return Err(e);
         }
@@ -133,4 +135,13 @@ pub fn remove_created(created: &[PathBuf]) {
     for d in created.iter().rev() {
         let _ = fs::remove_dir(d);
     }
+}
+
+/// Makes the name of the new directory `dir` durable.
+fn sync_parent(dir: &Path) -> Result<()> {
+    super::sync::sync_dir(
+        dir.parent()
+            .filter(|p| *p != Path::new(""))
+            .unwrap_or(Path::new(".")),
+    )
 }

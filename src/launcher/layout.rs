@@ -294,8 +294,9 @@ impl Layout {
         self.patches.join(BACKUP_DIR)
     }
 
-    /// Present while a run commits: the trace a killed run leaves for the next one. Beside the
-    /// metadata it qualifies, so every run on this product sees it, whatever its state dir.
+    /// The marker older versions left while a run committed (now `prePatchedDir.txt` itself
+    /// records it): still honoured and removed. Beside the metadata it qualifies, so every
+    /// run on this product sees it, whatever its state dir.
     pub fn apply_marker(&self) -> PathBuf {
         self.metadata.join(".carbon-patcher-apply-in-progress")
     }

@@ -59,8 +59,9 @@ pub struct Plan {
     pub pre_patched_dir: Option<String>,
     /// Content of `prePatchedJARs.txt` (always rewritten by the launcher).
     pub pre_patched_jars: String,
-    /// The metadata files whose bytes this run changes, `prePatchedDir.txt` first (the order
-    /// they are renamed in): decided here, once, against the bytes the scan read.
+    /// The metadata files this run writes, in the order they are renamed in
+    /// (`prePatchedDir.txt` last): those whose bytes change, decided here, once, against the
+    /// bytes the scan read, and `prePatchedDir.txt` whenever the run applies.
     pub metadata_writes: Vec<(PathBuf, String)>,
     /// The latest-jars map, in Java `HashMap` order.
     pub latest: JavaHashMap<LatestJar>,
@@ -216,13 +217,25 @@ pub fn plan(scan: &Scan, read_trees: impl FnOnce(&Scan) -> Result<Trees>) -> Res
     for (name, jar) in latest.iter() {
         pre_patched_jars.push_str(&format!("{name}:{}\n", jar.md5));
     }
+    // In commit order: prePatchedJARs.txt, then prePatchedDir.txt, which a run that applies
+    // marks in progress before plugins changes and so always writes again.
     let mut metadata_writes = Vec::new();
     let wanted = [
-        (layout.pre_patched_dir_file(), pre_patched_dir.as_ref()),
-        (layout.pre_patched_jars_file(), Some(&pre_patched_jars)),
+        (
+            layout.pre_patched_jars_file(),
+            Some(&pre_patched_jars),
+            &scan.metadata_bytes[1],
+            false,
+        ),
+        (
+            layout.pre_patched_dir_file(),
+            pre_patched_dir.as_ref(),
+            &scan.metadata_bytes[0],
+            apply.is_some(),
+        ),
     ];
-    for ((path, want), have) in wanted.into_iter().zip(&scan.metadata_bytes) {
-        if let Some(want) = want.filter(|w| have.as_deref() != Some(w.as_bytes())) {
+    for (path, want, have, always) in wanted {
+        if let Some(want) = want.filter(|w| always || have.as_deref() != Some(w.as_bytes())) {
             metadata_writes.push((path, want.clone()));
         }
     }

@@ -92,15 +92,15 @@ pub fn execute(
     }
 
     // From the first rename until the metadata records the result, plugins can be between two
-    // states that the metadata does not tell apart: leave a trace for the next run.
-    // A marker an interrupted run left stays until this run has committed.
-    let marker = layout.apply_marker();
-    let mut created_marker = false;
+    // states that the metadata does not tell apart, and the launcher (started without us, or
+    // after a patch was withdrawn) would take a half-done plugins for finished. So first
+    // prePatchedDir.txt durably says what its own change detection always counts as a change;
+    // its final content is put in place last. The old content waits under a temporary name,
+    // to be put back without needing space should the log not fit.
+    let mut marked = None;
     if plan.apply.is_some() {
-        match fsops::create_dir_all_owned(&layout.metadata)
-            .and_then(|()| fsops::write_marker(&marker, b"a carbon-patcher apply is committing\n"))
-        {
-            Ok(created) => created_marker = created,
+        match mark_in_progress(layout) {
+            Ok(old) => marked = Some(old),
             Err(e) => {
                 staged.discard();
                 return Err(e);
@@ -115,8 +115,8 @@ pub fn execute(
         lines.extend(apply.apply_log.iter().cloned());
     }
     if let Err(e) = progress.suspend(|| log.emit_all_or_nothing(&lines)) {
-        if created_marker {
-            let _ = fs::remove_file(&marker);
+        if let Some(old) = marked {
+            unmark(layout, old);
         }
         staged.discard();
         return Err(e);
@@ -129,20 +129,55 @@ pub fn execute(
         written.backed_up = staged.backed_up;
     }
     commit_plugins(&staged, &mut written, cache)?;
-    // prePatchedDir.txt first: should a kill fall between the two, the JARs file still
-    // records the old jars, and verification rewrites it on the next run.
+    // The JARs file first, each durable before the next: once the final prePatchedDir.txt
+    // is there, the launcher may trust plugins and the JARs file.
     for (tmp, target) in &staged.metadata {
         fsops::rename(tmp, target)?;
-    }
-    if !staged.metadata.is_empty() {
         fsops::sync_dir(&layout.metadata)?;
     }
-    // Ours, or an interrupted run's (whatever stands under its name, a dangling link too).
-    if created_marker || scan.interrupted {
-        fsops::remove_leftover(&marker)?;
+    if let Some(Some(old)) = marked {
+        fsops::remove_leftover(&old)?;
+    }
+    // The marker of an interrupted run of an older version (whatever stands under its name, a
+    // dangling link too).
+    if scan.interrupted {
+        fsops::remove_leftover(&layout.apply_marker())?;
         fsops::sync_dir(&layout.metadata)?;
     }
     Ok(written)
+}
+
+/// What `prePatchedDir.txt` holds while a run commits: one name that can never be in the
+/// launcher's apply order (which holds only `patch…` and `servicepack…` names) and does not
+/// start with `s`, so the launcher's detection counts it as reverted against any apply order,
+/// even an empty one, without reaching its service-pack branch that throws; ours, emulating it,
+/// does the same. So whoever runs next applies from `patch0000`.
+pub const IN_PROGRESS: &str = ".carbon-patcher-apply-in-progress\n";
+
+/// Puts [`IN_PROGRESS`] in place of `prePatchedDir.txt`, durably; returns the temporary file
+/// that keeps its old content (`None`: there was none).
+fn mark_in_progress(layout: &crate::launcher::layout::Layout) -> Result<Option<PathBuf>> {
+    let target = layout.pre_patched_dir_file();
+    let old = match fs::read(&target) {
+        Ok(bytes) => Some(fsops::stage_write(&target, &bytes)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", target.display())),
+    };
+    if let Err(e) = fsops::write_atomic(&target, IN_PROGRESS.as_bytes()) {
+        unmark(layout, old);
+        return Err(e);
+    }
+    Ok(old)
+}
+
+/// Puts back what [`mark_in_progress`] replaced (renames only: no space needed).
+fn unmark(layout: &crate::launcher::layout::Layout, old: Option<PathBuf>) {
+    let target = layout.pre_patched_dir_file();
+    let _ = match old {
+        Some(old) => fsops::rename(&old, &target),
+        None => fs::remove_file(&target).map_err(Into::into),
+    };
+    let _ = fsops::sync_dir(&layout.metadata);
 }
 
 /// From this many planned writes on, comparing them is worth starting threads for.
@@ -209,6 +244,7 @@ fn stage(
         }
     }
     staged.create_dir_all(&layout.metadata)?;
+    // In commit order (prePatchedDir.txt last), as the plan lists them.
     for (target, want) in &plan.metadata_writes {
         let tmp = fsops::stage_write(target, want.as_bytes())?;
         staged.metadata.push((tmp, target.clone()));
