@@ -21,8 +21,10 @@ use crate::launcher::plan::Plan;
 use crate::product::apply::Need;
 use crate::product::digest_cache::DigestCache;
 
-/// The state-dir file of patch versions (`bundle name:md5`, one a line) applies of ours wrote.
-pub const VERSIONS_FILE: &str = "patched-versions";
+/// The file of patch versions (`bundle name:md5`, one a line) applies of ours wrote, in the
+/// metadata dir beside `prePatchedJARs.txt`: every run sees it, whatever its state dir (a
+/// watcher's may be elsewhere). Not named like our temporary files, which runs remove.
+pub const VERSIONS_FILE: &str = "carbon-patcher-patch-versions.txt";
 
 /// The patch versions this product knows: `prePatchedJARs.txt`, the jars in play, our record.
 fn known(scan: &Scan) -> Known {
@@ -31,7 +33,7 @@ fn known(scan: &Scan) -> Known {
         known.add_lines(text);
     }
     known.add_sources(scan.sources());
-    if let Ok(text) = fs::read_to_string(scan.layout.state_dir.join(VERSIONS_FILE)) {
+    if let Ok(text) = fs::read_to_string(scan.layout.metadata.join(VERSIONS_FILE)) {
         known.add_lines(&text);
     }
     known
@@ -134,7 +136,7 @@ pub fn record_versions(scan: &Scan, plan: &Plan) -> Result<()> {
     if plan.apply.is_none() {
         return Ok(());
     }
-    let file = layout.state_dir.join(VERSIONS_FILE);
+    let file = layout.metadata.join(VERSIONS_FILE);
     let old = match fs::read_to_string(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -154,6 +156,6 @@ pub fn record_versions(scan: &Scan, plan: &Plan) -> Result<()> {
     if text == old {
         return Ok(());
     }
-    fsops::create_dir_all_owned(&layout.state_dir)?;
+    fsops::create_dir_all_owned(&layout.metadata)?;
     fsops::write_atomic(&file, text.as_bytes())
 }

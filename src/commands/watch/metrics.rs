@@ -183,5 +183,30 @@ mod tests {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert_eq!(line.split(' ').count(), 2, "{line}");
         }
+        assert!(text.contains("carbon_patcher_outside_changes{home=\"/opt/a\\\"b\"} 0\n"));
+        assert!(!text.contains("carbon_patcher_outside_change{"));
+    }
+
+    #[test]
+    fn each_outside_change_is_a_labelled_sample() {
+        use crate::launcher::drift::{Action, Change, OutsideChange};
+        let s = Summary {
+            carbon_home: "/h".into(),
+            last_cycle_result: "outside_changes".into(),
+            outside_changes: vec![OutsideChange {
+                file: "b_1.jar".into(),
+                change: Change::Removed,
+                action: Action::BroughtBack,
+                by: "patch0000".into(),
+            }],
+            ..Default::default()
+        };
+        let text = render(&s, &BTreeMap::new());
+        assert!(text.contains(
+            "carbon_patcher_outside_change{home=\"/h\",file=\"b_1.jar\",change=\"removed\",action=\"brought_back\",by=\"patch0000\"} 1\n"
+        ), "{text}");
+        assert!(text.contains(
+            "carbon_patcher_last_cycle_result{home=\"/h\",result=\"outside_changes\"} 1\n"
+        ));
     }
 }
