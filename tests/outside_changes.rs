@@ -153,6 +153,18 @@ fn every_command_reports_the_outside_changes_and_the_applying_ones_refuse_with_n
     assert_eq!(code(&out), Some(7), "{}", describe(&out));
     assert_eq!(snapshot(&p.home), before, "a refused restore moves nothing");
     assert_ok(&p.cmd("restore", &["patch0002", "--no-apply"]));
+    // install --apply of a patch dir: planned with it before it is installed.
+    let elsewhere = tmp.path().join("download/patch0003");
+    write(&elsewhere.join("d.jar"), &jar("d", "p3"));
+    let before = snapshot(&p.home);
+    let out = p.cmd("install", &[elsewhere.to_str().unwrap(), "--apply"]);
+    assert_eq!(code(&out), Some(7), "{}", describe(&out));
+    assert!(!stdout(&out).contains("installed:"), "{}", describe(&out));
+    assert_eq!(
+        snapshot(&p.home),
+        before,
+        "a refused install --apply installs nothing"
+    );
 
     // Knowingly, as the launcher does: the update is rolled back, the retired jar is back.
     let out = p.apply(&["--quiet", "--revert-outside-changes"]);
