@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsops::digest::Md5Sum;
 use crate::launcher::layout::BACKUP_DIR;
-use crate::launcher::model::{Kind, Rel, Source, Tree};
+use crate::launcher::model::{Kind, Rel, Scan, Source, Tree};
 
 /// The files only one of `plugins` and `patch0000` has, as the restore meets them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -189,6 +189,19 @@ impl Known {
     pub fn knows_name(&self, name: &str) -> bool {
         self.versions.contains_key(name)
     }
+}
+
+/// The apply marker's text: its first line says what it is, then the versions (`name:md5`) the
+/// commit may put in `plugins`, so that after a kill, with the patch withdrawn since, a run with
+/// any state dir still knows them as a patch's own.
+pub fn marker_text(scan: &Scan) -> Vec<u8> {
+    let mut text = String::from("a carbon-patcher apply is committing\n");
+    for src in scan.sources() {
+        for e in &src.entries {
+            text.push_str(&format!("{}:{}\n", e.bundle_name, e.md5));
+        }
+    }
+    text.into_bytes()
 }
 
 /// What the product layer saw of a file the restore touches.

@@ -100,7 +100,7 @@ pub fn execute(
     let mut created_marker = false;
     if plan.apply.is_some() {
         match fsops::create_dir_all_owned(&layout.metadata)
-            .and_then(|()| fsops::write_marker(&marker, b"a carbon-patcher apply is committing\n"))
+            .and_then(|()| fsops::write_marker(&marker, &crate::launcher::drift::marker_text(scan)))
         {
             Ok(created) => created_marker = created,
             Err(e) => {

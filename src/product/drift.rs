@@ -21,10 +21,10 @@ use crate::launcher::plan::Plan;
 use crate::product::apply::Need;
 use crate::product::digest_cache::DigestCache;
 
-/// The file of patch versions (`bundle name:md5`, one a line) applies of ours wrote, in the
-/// metadata dir beside `prePatchedJARs.txt`: every run sees it, whatever its state dir (a
-/// watcher's may be elsewhere). Not named like our temporary files, which runs remove.
-pub const VERSIONS_FILE: &str = "carbon-patcher-patch-versions.txt";
+/// The state-dir file of patch versions (`bundle name:md5`, one a line) applies of ours wrote.
+/// (A commit cut short also lists its versions in the apply marker beside the metadata, which
+/// every run sees whatever its state dir: see [`drift::marker_text`].)
+pub const VERSIONS_FILE: &str = "patched-versions";
 
 /// The patch versions this product knows: `prePatchedJARs.txt`, the jars in play, our record.
 fn known(scan: &Scan) -> Known {
@@ -33,8 +33,13 @@ fn known(scan: &Scan) -> Known {
         known.add_lines(text);
     }
     known.add_sources(scan.sources());
-    if let Ok(text) = fs::read_to_string(scan.layout.metadata.join(VERSIONS_FILE)) {
-        known.add_lines(&text);
+    for file in [
+        scan.layout.state_dir.join(VERSIONS_FILE),
+        scan.layout.apply_marker(),
+    ] {
+        if let Ok(text) = fs::read_to_string(file) {
+            known.add_lines(&text);
+        }
     }
     known
 }
@@ -136,7 +141,7 @@ pub fn record_versions(scan: &Scan, plan: &Plan) -> Result<()> {
     if plan.apply.is_none() {
         return Ok(());
     }
-    let file = layout.metadata.join(VERSIONS_FILE);
+    let file = layout.state_dir.join(VERSIONS_FILE);
     let old = match fs::read_to_string(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -156,6 +161,6 @@ pub fn record_versions(scan: &Scan, plan: &Plan) -> Result<()> {
     if text == old {
         return Ok(());
     }
-    fsops::create_dir_all_owned(&layout.metadata)?;
+    fsops::create_dir_all_owned(&layout.state_dir)?;
     fsops::write_atomic(&file, text.as_bytes())
 }
