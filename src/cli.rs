@@ -28,8 +28,13 @@ pub mod exit {
     /// before the last apply and needs a restart to load it. `plan`: `apply` would change
     /// something.
     pub const PENDING: i32 = 6;
+    /// The run would undo changes made to `plugins` outside the patch process (its restore
+    /// from `patch0000` puts old bytes back): refused, nothing changed, unless
+    /// `--revert-outside-changes`; `carbon-patcher rebase` keeps them instead. For `status` and
+    /// `plan`: `apply` would refuse so.
+    pub const OUTSIDE_CHANGES: i32 = 7;
     /// Every code above, for the test that holds the README's table to this one.
-    pub const ALL: [i32; 7] = [
+    pub const ALL: [i32; 8] = [
         OK,
         ERROR,
         USAGE,
@@ -37,6 +42,7 @@ pub mod exit {
         BUSY,
         SERVER_RUNNING,
         PENDING,
+        OUTSIDE_CHANGES,
     ];
 }
 
@@ -45,7 +51,7 @@ pub mod exit {
     name = "carbon-patcher",
     version,
     about = "Applies patches and service packs to WSO2 Carbon 4.x servers exactly as the launcher does, atomically",
-    after_help = "Exit codes: 0 done, 1 error (nothing changed), 2 usage, 3 verification warnings, 4 busy, 5 server running, 6 pending (status and plan)."
+    after_help = "Exit codes: 0 done, 1 error (nothing changed), 2 usage, 3 verification warnings, 4 busy, 5 server running, 6 pending (status and plan), 7 outside changes to plugins would be undone (nothing changed)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -81,6 +87,10 @@ pub enum Command {
     Revert(RevertArgs),
     /// Put back a patch or service pack taken out by `revert`, then apply.
     Restore(RestoreArgs),
+    /// Make the current plugins the new baseline: files changed, removed or added outside the
+    /// patch process (WSO2's update tool, a hand fix) go into patch0000, so no restore undoes
+    /// them; then apply the pending patches on top. `--undo` takes the last rebase back.
+    Rebase(RebaseArgs),
     /// Print a shell completion script for SHELL on standard output.
     Completions(CompletionsArgs),
     /// Write the man pages (carbon-patcher.1 and one page per command) into DIR.
@@ -132,6 +142,26 @@ pub struct ApplyControl {
     /// How long to wait for another apply (or the watcher's cycle) to finish [default: 60].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub lock_timeout: Option<Duration>,
+    /// Apply even though the restore from patch0000 undoes changes made to plugins outside the
+    /// patch process (an update tool's newer jar gets its old bytes back, a removed jar comes
+    /// back), as the Carbon launcher does. Refused by default (exit 7); `rebase` keeps them.
+    #[arg(long)]
+    pub revert_outside_changes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RebaseArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// Take the last rebase back: patch0000 gets the files it replaced, and loses the ones it
+    /// added (kept under <state dir>/rebase). Does not apply.
+    #[arg(long)]
+    pub undo: bool,
+    /// Only rebase; do not apply the pending patches (the next apply, or server start, does).
+    #[arg(long, conflicts_with = "undo")]
+    pub no_apply: bool,
+    #[command(flatten)]
+    pub control: ApplyControl,
 }
 
 #[derive(Args, Debug)]
@@ -151,6 +181,10 @@ pub struct WatchArgs {
     /// Apply at once even while the server runs, instead of deferring until it stops.
     #[arg(long)]
     pub apply_while_running: bool,
+    /// Apply even when the restore from patch0000 undoes changes made to plugins outside the
+    /// patch process, as the launcher does (refused and reported by default).
+    #[arg(long)]
+    pub revert_outside_changes: bool,
     /// Write Prometheus metrics to FILE (textfile-collector format) after each cycle.
     #[arg(long, value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
@@ -176,6 +210,7 @@ impl WatchArgs {
             settle: self.settle,
             poll: self.poll,
             apply_while_running: self.apply_while_running,
+            revert_outside_changes: self.revert_outside_changes,
             metrics_file: self.metrics_file.clone(),
             log_dir: self.log_dir.clone(),
             lock_timeout: self.lock_timeout,

@@ -79,6 +79,10 @@ fn main() -> ExitCode {
             init_logging("warn", None);
             revert::restore(&args)
         }
+        Command::Rebase(args) => {
+            init_logging("warn", None);
+            commands::rebase::run(&args)
+        }
         Command::Status(args) => report(&args, |layout| {
             let s = Status::gather(layout, &Progress::on_terminal())?;
             if let Some(why) = &s.refused {
@@ -89,7 +93,9 @@ fn main() -> ExitCode {
         Command::Plan(args) => report(&args, |layout| {
             let prepared = Prepared::new(layout)?;
             let p = Preview::new(layout, &prepared)?;
-            let code = if p.writes_anything {
+            let code = if p.outside_changes.refuses {
+                exit::OUTSIDE_CHANGES
+            } else if p.writes_anything {
                 exit::PENDING
             } else {
                 exit::OK

@@ -596,8 +596,9 @@ fn json_schemas_are_pinned() {
     // A bundle new to plugins: `missing` until applied.
     p.add_patch_jar("patch0006", "new.jar", "org.wso2.carbon.new", "1.0.0", "n");
     look(&p);
-    // Applied, then a plugin tampered with: verification warns, nothing pending.
-    assert_ok(&p.apply(&["--quiet"]));
+    // Applied (knowingly bringing back the file the backup has and plugins lost), then a plugin
+    // tampered with: verification warns, nothing pending.
+    assert_ok(&p.apply(&["--quiet", "--revert-outside-changes"]));
     write(&p.plugins().join("org.wso2.carbon.new_1.0.0.jar"), b"x");
     look(&p);
     // Bad input: only status still answers (with the refusal); the others exit 1.

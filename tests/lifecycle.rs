@@ -352,8 +352,12 @@ struct Outcome {
 
 /// Runs `carbon-patcher apply --carbon-home <home>`.
 fn run_apply(p: &Product) -> Outcome {
+    run_apply_with(p, &[])
+}
+
+fn run_apply_with(p: &Product, args: &[&str]) -> Outcome {
     let before = log_len(p);
-    let out = p.apply(&[]);
+    let out = p.apply(args);
     Outcome {
         code: out.status.code(),
         log: new_log_lines(p, before),
@@ -1192,7 +1196,18 @@ fn lifecycle() {
     // -----------------------------------------------------------------------------------------
     fs::remove_dir_all(&d1).unwrap();
     fs::remove_dir_all(&d3).unwrap();
-    let out = run_apply(&p);
+    // The restore would undo step 8's hand edits: refused by default, nothing changed; the
+    // launcher's behaviour is asked for by name.
+    let before = snapshot(&p.home);
+    let refused = run_apply(&p);
+    assert_eq!(refused.code, Some(7), "step 9: {}", refused.stderr);
+    assert!(refused.stderr.contains(CORE) && refused.stderr.contains(REG));
+    assert_eq!(
+        snapshot(&p.home),
+        before,
+        "step 9: a refusal changes nothing"
+    );
+    let out = run_apply_with(&p, &["--revert-outside-changes"]);
     let log = vec![
         info(PU, "Checking for patch changes ..."),
         info(PU, "patch0001 has been reverted"),

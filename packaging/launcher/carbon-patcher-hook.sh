@@ -82,6 +82,10 @@ _carbon_patcher_hook() {
             "Not starting the server." >&2 ;;
         5) echo "carbon-patcher-hook: a Carbon server for ${CARBON_HOME:-} is already running" \
             "(see ${CARBON_HOME:-}/wso2carbon.pid). Not starting a second one." >&2 ;;
+        7) echo "carbon-patcher-hook: the patch run would undo changes made to plugins outside" \
+            "the patch process (the files are named above; nothing was changed). Keep them:" \
+            "carbon-patcher rebase; or undo them: carbon-patcher apply --revert-outside-changes." \
+            "Not starting the server (the Carbon launcher would undo them silently)." >&2 ;;
         *) echo "carbon-patcher-hook: $_cph_bin apply failed with exit status $_cph_rc." \
             "Not starting the server." >&2 ;;
     esac

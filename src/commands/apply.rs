@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use crate::cli::{exit, ApplyArgs, ApplyControl};
 use crate::commands::watch::config::DEFAULT_LOCK_TIMEOUT;
+use crate::launcher::drift::OutsideChanges;
 use crate::launcher::layout::Layout;
 use crate::product::cycle::{run_cycle, CycleOptions, CycleResult};
 use crate::product::lock::{DirLock, LockError};
+use crate::product::progress::Progress;
+use crate::product::scan::Moved;
 use crate::product::server::{self, Server};
-use crate::product::Outcome;
+use crate::product::{Outcome, Prepared};
 
 /// Prints an error with its whole context chain (the file and the reason), once.
 pub fn report_error(e: &anyhow::Error) {
@@ -90,6 +93,51 @@ pub fn lock(layout: &Layout, control: &ApplyControl) -> Result<DirLock, i32> {
     }
 }
 
+/// Says why a run is refused for the changes it would undo (each file, the two ways out), and
+/// gives the exit code.
+pub fn refuse_outside_changes(layout: &Layout, o: &OutsideChanges) -> i32 {
+    eprintln!(
+        "carbon-patcher: error: {}",
+        o.refusal(&layout.carbon_home.display().to_string())
+    );
+    exit::OUTSIDE_CHANGES
+}
+
+/// The refusal of a run that would undo outside changes, as an error ([`error_code`] gives 7).
+#[derive(Debug)]
+pub struct OutsideRefusal(pub String);
+
+impl std::fmt::Display for OutsideRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OutsideRefusal {}
+
+/// Refuses (an [`OutsideRefusal`]) when the apply after `moved` (a revert's, a restore's) would
+/// undo changes made to `plugins` outside the patch process: planned before anything moves. A
+/// product that does not plan is left for the move and the apply to report as they do.
+pub fn outside_refusal(layout: &Layout, moved: &Moved) -> anyhow::Result<()> {
+    let Ok(p) = Prepared::new_with(layout, Some(moved), &Progress::hidden()) else {
+        return Ok(());
+    };
+    if p.outside.refuses() {
+        let home = layout.carbon_home.display().to_string();
+        return Err(OutsideRefusal(p.outside.refusal(&home)).into());
+    }
+    Ok(())
+}
+
+/// The exit code of an error: 7 for an [`OutsideRefusal`], else 1.
+pub fn error_code(e: &anyhow::Error) -> i32 {
+    if e.is::<OutsideRefusal>() {
+        exit::OUTSIDE_CHANGES
+    } else {
+        exit::ERROR
+    }
+}
+
 /// One apply, as a server start would run it: refused while the server runs (unless
 /// `--while-running`), waits for the lock, prints the console lines unless `--quiet`.
 pub fn apply(layout: &Layout, control: &ApplyControl) -> i32 {
@@ -104,9 +152,11 @@ pub fn apply(layout: &Layout, control: &ApplyControl) -> i32 {
         console: !control.quiet,
         always_run: true,
         progress: true,
+        revert_outside_changes: control.revert_outside_changes,
     };
     match run_cycle(layout, opts) {
         CycleResult::Ran(o) => outcome_code(&o),
+        CycleResult::OutsideChanges(o) => refuse_outside_changes(layout, &o),
         CycleResult::Busy { holder } => {
             report_busy(layout, holder, timeout);
             exit::BUSY

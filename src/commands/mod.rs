@@ -7,6 +7,7 @@ pub mod demo;
 pub mod install;
 pub mod man;
 pub mod plan;
+pub mod rebase;
 pub mod revert;
 pub mod status;
 pub mod verify;

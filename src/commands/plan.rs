@@ -9,13 +9,13 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::commands::status::OutsideReport;
 use crate::launcher::layout::Layout;
 use crate::launcher::log::LogLine;
 use crate::launcher::model::{Kind, Rel};
 use crate::launcher::plan::Plan;
 use crate::product::apply;
 use crate::product::patches_log::CarbonLog;
-use crate::product::progress::Progress;
 use crate::product::verify;
 use crate::product::Prepared;
 
@@ -48,6 +48,9 @@ pub struct Preview {
     pub log: Vec<LogEntry>,
     /// Every line the launcher prints on the console (standard output), in order.
     pub console: Vec<LogEntry>,
+    /// Changes made to `plugins` outside the patch process that this run meets; when
+    /// `refuses`, `apply` refuses it (exit 7) unless `--revert-outside-changes`.
+    pub outside_changes: OutsideReport,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -203,8 +206,7 @@ impl Preview {
                     });
                 }
             }
-            let needs = apply::needs(layout, apply, &p.cache, &Progress::hidden())?;
-            for ((rel, (src, _)), need) in apply.writes.iter().zip(needs) {
+            for ((rel, (src, _)), need) in apply.writes.iter().zip(p.needs.iter().copied()) {
                 if let apply::Need::Keep { .. } = need {
                     unchanged += 1;
                 } else {
@@ -260,6 +262,7 @@ impl Preview {
             ],
             log,
             console,
+            outside_changes: OutsideReport::of(&p.outside),
         })
     }
 
@@ -312,6 +315,7 @@ impl Preview {
                 let _ = writeln!(s, "  {} <- {}", w.target, w.source);
             }
         }
+        s.push_str(&self.outside_changes.render("outside changes  "));
         for m in &self.metadata {
             if m.changes {
                 let _ = writeln!(s, "rewrite          {}:", m.path);

@@ -19,6 +19,7 @@ use crate::fsops::TEMP_PREFIX;
 use crate::fsops::{self, CopyOptions, Links};
 use crate::launcher::bundle;
 use crate::launcher::layout::{self, Layout};
+use crate::product::scan::Moved;
 
 /// The state-dir file that remembers the last `--backup DIR`.
 pub const REMEMBERED_BACKUP: &str = "revert-backup-dir";
@@ -381,7 +382,7 @@ fn move_out(layout: &Layout, name: &str, backup: &Path, remember: bool) -> Resul
 /// Moves NAME back into the product from `--backup DIR` when given (only there), else from where
 /// its revert recorded it went, else from the current default location; returns where it
 /// went.
-fn move_back(layout: &Layout, name: &str, flag: Option<&Path>) -> Result<PathBuf> {
+fn move_back(layout: &Layout, name: &str, flag: Option<&Path>, check: bool) -> Result<PathBuf> {
     let product_dir = product_dir_of(layout, name)?;
     let to = product_dir.join(name);
     let records = records(layout)?;
@@ -412,6 +413,10 @@ fn move_back(layout: &Layout, name: &str, flag: Option<&Path>) -> Result<PathBuf
             looked.join(" and ")
         )
     })?;
+    if check {
+        let (name, from) = (name.to_string(), from.clone());
+        apply::outside_refusal(layout, &Moved::In { name, from })?;
+    }
     let from_parent = from.parent().expect("a joined path has a parent");
     remove_stale(from_parent)?;
     fsops::create_dir_all_owned(&product_dir).and_then(|()| move_tree(&from, &to))?;
@@ -469,9 +474,17 @@ fn run(
     };
     // Tab completion of a dir adds a slash: `revert patch0002/` names patch0002.
     let name = name.trim_end_matches('/');
+    // The apply after the move, planned before it: one that would undo outside changes is
+    // refused with nothing moved.
+    let check = !no_apply && !control.revert_outside_changes;
     let moved = match &revert_to {
-        Some(backup) => move_out(&layout, name, backup, backup_flag.is_some()),
-        None => move_back(&layout, name, backup_flag),
+        Some(backup) => (if check {
+            apply::outside_refusal(&layout, &Moved::Out(name.to_string()))
+        } else {
+            Ok(())
+        })
+        .and_then(|()| move_out(&layout, name, backup, backup_flag.is_some())),
+        None => move_back(&layout, name, backup_flag, check),
     };
     drop(lock);
     match moved {
@@ -481,7 +494,7 @@ fn run(
         },
         Err(e) => {
             report_error(&e);
-            return exit::ERROR;
+            return apply::error_code(&e);
         }
     }
     if no_apply {

@@ -11,6 +11,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::exit;
+use crate::launcher::drift::{OutsideChange, OutsideChanges};
 use crate::launcher::kernel::{Family, Line};
 use crate::launcher::layout::Layout;
 use crate::launcher::verification::State;
@@ -47,6 +48,63 @@ pub struct Status {
     /// Why the product cannot be applied (bad input, as `apply` would refuse it, naming the
     /// file and the reason); `pending`, `bundles` and `verification` are then empty.
     pub refused: Option<String>,
+    /// Changes made to `plugins` outside the patch process that the pending run meets.
+    pub outside_changes: OutsideReport,
+}
+
+/// Changes made to `plugins` outside the patch process (an update tool, a hand fix) that the
+/// pending run would meet, as `status`, `plan` and `verify` show them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OutsideReport {
+    /// `apply` would refuse the run (exit 7): it would undo at least one of them.
+    pub refuses: bool,
+    /// The detection lines of the run that would do it.
+    pub run: Vec<String>,
+    /// Each file: `file` (relative to plugins), `change` (`changed`, `removed`, `added`),
+    /// `action` (`reverted`, `brought_back`, `kept`, `replaced`) and `by` (`patch0000` for the
+    /// restore, else the patch or service pack that writes it).
+    pub files: Vec<OutsideChange>,
+}
+
+impl OutsideReport {
+    pub fn of(o: &OutsideChanges) -> OutsideReport {
+        OutsideReport {
+            refuses: o.refuses(),
+            run: o.run.clone(),
+            files: o.files.clone(),
+        }
+    }
+
+    /// The readable lines, the first after `label`, the others indented as wide; nothing when
+    /// there are none.
+    pub fn render(&self, label: &str) -> String {
+        let mut s = String::new();
+        if self.files.is_empty() {
+            return s;
+        }
+        let indent = " ".repeat(label.chars().count());
+        let _ = writeln!(
+            s,
+            "{label}{} file(s) of plugins changed outside the patch process (run: {}):",
+            self.files.len(),
+            if self.run.is_empty() {
+                "pending changes".to_string()
+            } else {
+                self.run.join("; ")
+            }
+        );
+        for f in &self.files {
+            let _ = writeln!(s, "{indent}  {}", f.describe());
+        }
+        if self.refuses {
+            let _ = writeln!(
+                s,
+                "{indent}apply refuses this run (exit 7). Keep the changes: `carbon-patcher rebase`; \
+                 undo them as the launcher would: `carbon-patcher apply --revert-outside-changes`."
+            );
+        }
+        s
+    }
 }
 
 /// The product as carbon-patcher found it: its launcher and where each dir is, and who said so.
@@ -240,6 +298,7 @@ impl Status {
             },
             watcher: watcher(layout),
             refused: None,
+            outside_changes: OutsideReport::default(),
         };
         let prepared = match Prepared::new(layout) {
             Ok(p) => p,
@@ -255,6 +314,7 @@ impl Status {
             count: if changes { prepared.plan.changes } else { 0 },
             messages: prepared.plan.change_messages.clone(),
         };
+        status.outside_changes = OutsideReport::of(&prepared.outside);
         status.bundles = bundles;
         status.verification = Verification {
             clean: warnings.is_empty(),
@@ -263,11 +323,14 @@ impl Status {
         Ok(status)
     }
 
-    /// 0 when current and clean, 6 when `apply` would change something or the server must
-    /// restart, else 3 when verification warns.
+    /// 0 when current and clean, 7 when `apply` would refuse for changes made outside the patch
+    /// process, 6 when it would change something or the server must restart, else 3 when
+    /// verification warns.
     pub fn exit_code(&self) -> i32 {
         if self.refused.is_some() {
             exit::ERROR
+        } else if self.outside_changes.refuses {
+            exit::OUTSIDE_CHANGES
         } else if self.pending.changes || self.restart_needed {
             exit::PENDING
         } else if !self.verification.clean {
@@ -339,6 +402,7 @@ impl Status {
                 "pending:      nothing; plugins are as the launcher would leave them"
             );
         }
+        s.push_str(&self.outside_changes.render("outside:      "));
         let restart = if self.restart_needed {
             format!(
                 "needed: plugins changed at {}, after the server started",

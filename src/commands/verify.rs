@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::exit;
-use crate::commands::status::{checked, Bundle, SCHEMA_VERSION};
+use crate::commands::status::{checked, Bundle, OutsideReport, SCHEMA_VERSION};
 use crate::launcher::layout::Layout;
 use crate::product::progress::Progress;
 use crate::product::Prepared;
@@ -23,6 +23,9 @@ pub struct VerifyReport {
     pub bundles: Vec<Bundle>,
     /// The launcher's warning lines.
     pub warnings: Vec<String>,
+    /// Changes made to `plugins` outside the patch process that the pending run meets (a
+    /// changed jar a patch does not replace verifies clean, and the run would undo it).
+    pub outside_changes: OutsideReport,
 }
 
 impl VerifyReport {
@@ -36,6 +39,7 @@ impl VerifyReport {
             pending_changes: prepared.changes_plugins(),
             bundles,
             warnings,
+            outside_changes: OutsideReport::of(&prepared.outside),
         })
     }
 
@@ -47,9 +51,9 @@ impl VerifyReport {
         }
     }
 
-    /// The readable form: the launcher's verdict and warnings.
+    /// The readable form: the launcher's verdict and warnings, and the outside changes.
     pub fn render(&self) -> String {
-        let mut s = String::new();
+        let mut s = self.outside_changes.render("");
         if self.clean {
             let _ = writeln!(
                 s,

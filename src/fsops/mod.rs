@@ -9,11 +9,13 @@ use anyhow::{Context, Result};
 pub mod copy;
 pub mod digest;
 pub mod fault;
+pub mod link;
 pub mod owner;
 pub mod sync;
 pub mod write;
 
 pub use copy::{copy_mtime, copy_new, copy_tree, set_mtime, Copied, CopyOptions, Links};
+pub use link::link_or_copy;
 pub use owner::{
     create_dir_all_owned, create_dir_owned, create_missing_dirs, likeness, own_like_parent,
     remove_created, Likeness,

@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod detect;
+pub mod drift;
 pub mod java;
 pub mod jul;
 pub mod kernel;

@@ -10,6 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::fsops::digest::Md5Sum;
 use crate::launcher::detect::{self, DetectError};
+use crate::launcher::drift::{self, TreeDiff};
 use crate::launcher::java::{self, JavaHashMap};
 use crate::launcher::kernel::Line;
 use crate::launcher::layout::BACKUP_DIR;
@@ -48,6 +49,9 @@ pub struct ApplyPlan {
     pub apply_log: Vec<LogLine>,
     /// Our temporary files left in `plugins` or `patch0000` by an interrupted run.
     pub stale_temps: Vec<PathBuf>,
+    /// When the run restores: the files only one of `plugins` and `patch0000` has (what an
+    /// outside change may have removed or added; see [`crate::launcher::drift`]).
+    pub restore_diff: Option<TreeDiff>,
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +286,8 @@ fn apply_plan(scan: &Scan, trees: Trees) -> Result<(ApplyPlan, Vec<String>)> {
     plan.apply_log
         .push(fine("applyServicepacksAndPatches", "Applying patches ..."));
     if let Some(tree) = &trees.backup {
+        // `kinds` is still the plugins tree here.
+        plan.restore_diff = Some(drift::tree_diff(&kinds, tree));
         plan.apply_log.push(fine(
             "copyServicepacksAndPatches",
             "restoring bundle backup directory",

@@ -69,9 +69,11 @@ impl Staged {
     }
 }
 
+/// `needs`: [`needs`] of the plan's writes, as compared when the run was prepared.
 pub fn execute(
     scan: &Scan,
     plan: &Plan,
+    needs: &[Need],
     log: &mut CarbonLog,
     cache: &DigestCache,
     progress: &Progress,
@@ -86,7 +88,7 @@ pub fn execute(
     }
 
     let mut staged = Staged::default();
-    if let Err(e) = stage(scan, plan, &mut staged, cache, progress) {
+    if let Err(e) = stage(scan, plan, needs, &mut staged, cache, progress) {
         staged.discard();
         return Err(e);
     }
@@ -187,6 +189,7 @@ const PARALLEL_COMPARE: usize = 64;
 fn stage(
     scan: &Scan,
     plan: &Plan,
+    needs: &[Need],
     staged: &mut Staged,
     cache: &DigestCache,
     progress: &Progress,
@@ -206,13 +209,12 @@ fn stage(
         for dir in &apply.mkdirs {
             staged.create_dir_all(&layout.plugins.join(dir))?;
         }
-        let needs = needs(layout, apply, cache, progress)?;
         let copies = needs
             .iter()
             .filter(|n| matches!(n, Need::Copy { .. }))
             .count();
         progress.stage("applying", copies);
-        for ((rel, (src, checked)), need) in apply.writes.iter().zip(needs) {
+        for ((rel, (src, checked)), need) in apply.writes.iter().zip(needs.iter().copied()) {
             let target = layout.plugins.join(rel);
             let like = match need {
                 Need::Keep { mtime } => {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use crate::launcher::drift::{OutsideChange, OutsideChanges};
 use crate::launcher::layout::Layout;
 use crate::product::lock::{self, DirLock, LockError};
 use crate::product::server::{self, Server};
@@ -24,6 +25,8 @@ pub struct CycleOptions {
     pub always_run: bool,
     /// Show progress when standard error is a terminal (a person runs it).
     pub progress: bool,
+    /// Apply even when the restore undoes changes made outside the patch process.
+    pub revert_outside_changes: bool,
 }
 
 #[derive(Debug)]
@@ -36,6 +39,9 @@ pub enum CycleResult {
     Deferred { pid: u32, pending: usize },
     /// Another cycle holds the lock.
     Busy { holder: Option<u32> },
+    /// Refused, nothing written: the run would undo changes made to `plugins` outside the patch
+    /// process.
+    OutsideChanges(OutsideChanges),
     /// Refused (bad input) or failed; nothing half-written.
     Failed(anyhow::Error),
 }
@@ -64,10 +70,18 @@ pub fn run_cycle(layout: &Layout, opts: CycleOptions) -> CycleResult {
         Ok(l) => l,
         Err(r) => return r,
     };
-    let prepared = match Prepared::new(layout) {
+    let progress = if opts.progress {
+        crate::product::progress::Progress::on_terminal()
+    } else {
+        crate::product::progress::Progress::hidden()
+    };
+    let prepared = match Prepared::new_with(layout, None, &progress) {
         Ok(p) => p,
         Err(e) => return CycleResult::Failed(e),
     };
+    if prepared.outside.refuses() && !opts.revert_outside_changes {
+        return CycleResult::OutsideChanges(prepared.outside);
+    }
     if prepared.changes_plugins() && !opts.apply_while_running {
         if let Server::Running { pid } = server::detect(&layout.carbon_home) {
             return CycleResult::Deferred {
@@ -79,11 +93,6 @@ pub fn run_cycle(layout: &Layout, opts: CycleOptions) -> CycleResult {
     if !opts.always_run && !prepared.writes_anything() {
         return CycleResult::UpToDate;
     }
-    let progress = if opts.progress {
-        crate::product::progress::Progress::on_terminal()
-    } else {
-        crate::product::progress::Progress::hidden()
-    };
     match prepared.run_with(opts.console, &progress) {
         Ok(o) => CycleResult::Ran(o),
         Err(e) => CycleResult::Failed(e),
@@ -97,7 +106,8 @@ pub struct Summary {
     /// Seconds since the epoch.
     pub last_cycle_time: f64,
     pub last_cycle_duration_seconds: f64,
-    /// `applied`, `up_to_date`, `checked`, `warnings`, `deferred`, `busy` or `error`.
+    /// `applied`, `up_to_date`, `checked`, `warnings`, `deferred`, `busy`, `outside_changes` or
+    /// `error`.
     pub last_cycle_result: String,
     pub message: String,
     pub servicepack: Option<String>,
@@ -106,6 +116,10 @@ pub struct Summary {
     pub pending_changes: usize,
     pub deferred_server_running: bool,
     pub verification_warnings: usize,
+    /// Changes made to `plugins` outside the patch process the cycle met (refused when any
+    /// would be lost: result `outside_changes`).
+    #[serde(default)]
+    pub outside_changes: Vec<OutsideChange>,
 }
 
 impl Summary {
@@ -138,7 +152,18 @@ impl Summary {
                 false,
                 0,
             ),
+            CycleResult::OutsideChanges(o) => (
+                "outside_changes",
+                o.refusal(&layout.carbon_home.display().to_string()),
+                0,
+                false,
+                0,
+            ),
             CycleResult::Failed(e) => ("error", format!("{e:#}"), 0, false, 0),
+        };
+        let outside_changes = match result {
+            CycleResult::OutsideChanges(o) => o.files.clone(),
+            _ => Vec::new(),
         };
         let (servicepack, patches) = applied(&layout.pre_patched_dir_file());
         Summary {
@@ -154,6 +179,7 @@ impl Summary {
             pending_changes: pending,
             deferred_server_running: deferred,
             verification_warnings: warnings,
+            outside_changes,
         }
     }
 

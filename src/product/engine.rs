@@ -4,10 +4,11 @@
 use anyhow::Result;
 
 use crate::fsops;
+use crate::launcher::drift::OutsideChanges;
 use crate::launcher::layout::Layout;
 use crate::launcher::plan;
 use crate::product::patches_log::CarbonLog;
-use crate::product::{apply, digest_cache, progress, scan, verify};
+use crate::product::{apply, digest_cache, drift, progress, scan, verify};
 
 /// The result of one apply run.
 #[derive(Debug, Clone)]
@@ -25,15 +26,59 @@ pub struct Prepared {
     pub plan: plan::Plan,
     /// What reading files told us, kept for the next run.
     pub cache: digest_cache::DigestCache,
+    /// What each of the plan's writes needs (empty when the run does not apply).
+    pub needs: Vec<apply::Need>,
+    /// Changes made to `plugins` outside the patch process that the run meets.
+    pub outside: OutsideChanges,
 }
 
 impl Prepared {
     /// Reads the tree and plans; bad input is refused here, before anything is written.
     pub fn new(layout: &Layout) -> Result<Prepared> {
+        Prepared::new_with(layout, None, &progress::Progress::hidden())
+    }
+
+    /// [`Prepared::new`] of the product as it will be once `moved` is made (nothing moves
+    /// here), reporting progress.
+    pub fn new_with(
+        layout: &Layout,
+        moved: Option<&scan::Moved>,
+        progress: &progress::Progress,
+    ) -> Result<Prepared> {
         let cache = digest_cache::DigestCache::load(&layout.state_dir);
-        let scan = scan::scan(layout, &cache)?;
+        let scan = scan::scan_moved(layout, &cache, moved)?;
         let plan = plan::plan(&scan, scan::read_trees)?;
-        Ok(Prepared { scan, plan, cache })
+        Prepared::compared(scan, plan, cache, progress)
+    }
+
+    /// What a run that restores from `patch0000` would meet now, whether or not anything is
+    /// pending: the plan of a run made to apply (as after an interrupted one). For `rebase`.
+    pub fn restoring(layout: &Layout) -> Result<Prepared> {
+        let cache = digest_cache::DigestCache::load(&layout.state_dir);
+        let mut scan = scan::scan(layout, &cache)?;
+        scan.interrupted = true;
+        let plan = plan::plan(&scan, scan::read_trees)?;
+        Prepared::compared(scan, plan, cache, &progress::Progress::hidden())
+    }
+
+    fn compared(
+        scan: crate::launcher::model::Scan,
+        plan: plan::Plan,
+        cache: digest_cache::DigestCache,
+        progress: &progress::Progress,
+    ) -> Result<Prepared> {
+        let needs = match &plan.apply {
+            Some(a) => apply::needs(&scan.layout, a, &cache, progress)?,
+            None => Vec::new(),
+        };
+        let outside = drift::find(&scan, &plan, &needs, &cache)?;
+        Ok(Prepared {
+            scan,
+            plan,
+            cache,
+            needs,
+            outside,
+        })
     }
 
     /// Whether a run would change `plugins` (and so should wait while the server runs).
@@ -59,7 +104,15 @@ impl Prepared {
     pub fn run_with(&self, console: bool, progress: &progress::Progress) -> Result<Outcome> {
         let layout = &self.scan.layout;
         let mut log = CarbonLog::open(layout, console);
-        let written = apply::execute(&self.scan, &self.plan, &mut log, &self.cache, progress)?;
+        drift::record_versions(&self.scan, &self.plan)?;
+        let written = apply::execute(
+            &self.scan,
+            &self.plan,
+            &self.needs,
+            &mut log,
+            &self.cache,
+            progress,
+        )?;
         let warnings = verify::mismatches(layout, &self.plan, &self.cache, progress)?;
         progress.finish();
         log.emit(&crate::launcher::verification::log_lines(

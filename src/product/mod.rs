@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod cycle;
 pub mod digest_cache;
+pub mod drift;
 pub mod engine;
 pub mod home;
 pub mod jar;

@@ -365,9 +365,49 @@ pub fn read_trees(scan: &Scan) -> Result<Trees> {
     Ok(trees)
 }
 
+/// A move `revert` or `restore` is about to make, so the product can be planned as it will be
+/// before anything moves.
+#[derive(Debug, Clone)]
+pub enum Moved {
+    /// The patch or service pack of this name leaves the product.
+    Out(String),
+    /// The patch or service pack of this name comes in, from `from`.
+    In { name: String, from: PathBuf },
+}
+
+/// Applies `moved` to the candidates of the dir whose names start with `prefix` (where a
+/// `patch…` or `servicepack…` NAME lives).
+fn move_candidate(out: &mut Vec<Candidate>, moved: Option<&Moved>, prefix: &str) {
+    match moved {
+        Some(Moved::Out(name)) if name.starts_with(prefix) => out.retain(|c| c.name != *name),
+        Some(Moved::In { name, from }) if name.starts_with(prefix) => {
+            out.retain(|c| c.name != *name);
+            out.push(Candidate {
+                name: name.clone(),
+                is_dir: is_dir(from),
+            });
+            out.sort_by(|a, b| java::compare(&a.name, &b.name));
+        }
+        _ => {}
+    }
+}
+
+/// Where candidate `name` of `dir` is read from, `moved` considered.
+fn candidate_path(dir: &Path, name: &str, moved: Option<&Moved>) -> PathBuf {
+    match moved {
+        Some(Moved::In { name: n, from }) if n == name => from.clone(),
+        _ => dir.join(name),
+    }
+}
+
 /// Reads everything detection and planning need. Refuses (with the file and the reason) what
 /// the launcher would fail on half-way.
 pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
+    scan_moved(layout, cache, None)
+}
+
+/// [`scan`] of the product as it will be once `moved` is made.
+pub fn scan_moved(layout: &Layout, cache: &DigestCache, moved: Option<&Moved>) -> Result<Scan> {
     if !is_dir(&layout.plugins) {
         bail!(
             "{}: the plugins directory is missing (is this a Carbon product home?)",
@@ -375,10 +415,11 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
         );
     }
     let mut stale_temps = Vec::new();
-    let servicepack_candidates = candidates(&layout.servicepacks, layout, &mut stale_temps)?;
+    let mut servicepack_candidates = candidates(&layout.servicepacks, layout, &mut stale_temps)?;
+    move_candidate(&mut servicepack_candidates, moved, "servicepack");
     let latest_servicepack = match servicepack_candidates.last() {
         Some(c) if c.is_dir => Some(read_servicepack(
-            &layout.servicepacks.join(&c.name),
+            &candidate_path(&layout.servicepacks, &c.name, moved),
             &c.name,
             layout,
             cache,
@@ -386,14 +427,15 @@ pub fn scan(layout: &Layout, cache: &DigestCache) -> Result<Scan> {
         _ => None,
     };
 
-    let patch_candidates = candidates(&layout.patches, layout, &mut stale_temps)?;
+    let mut patch_candidates = candidates(&layout.patches, layout, &mut stale_temps)?;
+    move_candidate(&mut patch_candidates, moved, "patch");
     let mut patch_dirs = Vec::new();
     for c in &patch_candidates {
         if c.is_dir
             && c.name != layout::BACKUP_DIR
             && !is_listed(latest_servicepack.as_ref(), &c.name)
         {
-            let dir = layout.patches.join(&c.name);
+            let dir = candidate_path(&layout.patches, &c.name, moved);
             patch_dirs.push(read_patch_dir(&c.name, &dir, layout, cache)?);
         }
     }

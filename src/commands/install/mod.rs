@@ -26,6 +26,7 @@ use crate::commands::apply::{self, report_error};
 use crate::fsops::{self, CopyOptions, Links};
 use crate::launcher::bundle;
 use crate::launcher::layout::Layout;
+use crate::product::scan::Moved;
 use crate::product::Prepared;
 
 /// What all extracted entries of one zip may inflate to (a service pack: hundreds of MB).
@@ -177,6 +178,21 @@ pub fn run(args: &InstallArgs) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    // A dir SOURCE: the apply after it planned before anything is installed, so one that
+    // would undo outside changes installs nothing. (A zip is planned once extracted: it is
+    // installed, and the apply after it refuses.)
+    if args.apply && !args.control.revert_outside_changes && args.source.is_dir() {
+        let named = dir_name(&args.source)
+            .ok()
+            .filter(|n| kind_of(n).is_ok_and(|k| k.is_some()));
+        if let Some(name) = named {
+            let from = fs::canonicalize(&args.source).unwrap_or(args.source.clone());
+            if let Err(e) = apply::outside_refusal(&layout, &Moved::In { name, from }) {
+                report_error(&e);
+                return apply::error_code(&e);
+            }
+        }
+    }
     let result = install(&layout, &args.source, sums, args.replace);
     drop(lock);
     let (name, committed, target) = match result {

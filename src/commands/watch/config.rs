@@ -26,6 +26,7 @@ pub struct ConfigFile {
     pub settle_seconds: Option<f64>,
     pub poll_seconds: Option<f64>,
     pub apply_while_running: Option<bool>,
+    pub revert_outside_changes: Option<bool>,
     pub metrics_file: Option<PathBuf>,
     pub log_dir: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
@@ -71,6 +72,8 @@ pub struct WatchSettings {
     /// `Some(interval)`: poll instead of inotify.
     pub poll: Option<Duration>,
     pub apply_while_running: bool,
+    /// Apply even when the restore undoes changes made outside the patch process.
+    pub revert_outside_changes: bool,
     pub metrics_file: Option<PathBuf>,
     pub log_dir: Option<PathBuf>,
     pub lock_timeout: Duration,
@@ -86,6 +89,7 @@ pub struct WatchFlags {
     pub settle: Option<Duration>,
     pub poll: Option<Duration>,
     pub apply_while_running: bool,
+    pub revert_outside_changes: bool,
     pub metrics_file: Option<PathBuf>,
     pub log_dir: Option<PathBuf>,
     pub lock_timeout: Option<Duration>,
@@ -125,6 +129,8 @@ impl WatchSettings {
             poll: flags.poll.or(opt_secs(file.poll_seconds)?),
             apply_while_running: flags.apply_while_running
                 || file.apply_while_running.unwrap_or(false),
+            revert_outside_changes: flags.revert_outside_changes
+                || file.revert_outside_changes.unwrap_or(false),
             metrics_file: flags.metrics_file.clone().or(file.metrics_file.clone()),
             log_dir: flags.log_dir.clone().or(file.log_dir.clone()),
             lock_timeout: flags
@@ -154,6 +160,7 @@ carbon_home = "/opt/wso2am"
 settle_seconds = 5
 poll_seconds = 1.5
 apply_while_running = true
+revert_outside_changes = true
 metrics_file = "/m.prom"
 lock_timeout_seconds = 3
 [properties]
@@ -175,12 +182,14 @@ lock_timeout_seconds = 3
         assert_eq!(s.settle, Duration::from_millis(500));
         assert_eq!(s.poll, Some(Duration::from_millis(1500)));
         assert!(s.apply_while_running);
+        assert!(s.revert_outside_changes);
         assert_eq!(s.lock_timeout, Duration::from_secs(3));
         // The flag's -D comes last, so it wins.
         assert_eq!(s.paths.properties.last().unwrap().1, "/q");
         let d = WatchSettings::merge(&WatchFlags::default(), &ConfigFile::default()).unwrap();
         assert_eq!(d.settle, DEFAULT_SETTLE);
         assert_eq!(d.poll, None);
+        assert!(!d.revert_outside_changes, "refused by default");
     }
 
     #[test]

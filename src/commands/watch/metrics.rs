@@ -10,13 +10,14 @@ use anyhow::Result;
 use crate::fsops;
 use crate::product::cycle::Summary;
 
-pub const RESULTS: [&str; 7] = [
+pub const RESULTS: [&str; 8] = [
     "applied",
     "up_to_date",
     "checked",
     "warnings",
     "deferred",
     "busy",
+    "outside_changes",
     "error",
 ];
 
@@ -90,6 +91,32 @@ pub fn render(summary: &Summary, cycles: &BTreeMap<String, u64>) -> String {
         "Plugins that differ from their patch at the last verification.",
         &[(String::new(), summary.verification_warnings as f64)],
     );
+    let lost: Vec<(String, f64)> = summary
+        .outside_changes
+        .iter()
+        .map(|f| {
+            let labels = format!(
+                ",file=\"{}\",change=\"{}\",action=\"{}\",by=\"{}\"",
+                label(&f.file),
+                json_name(&f.change),
+                json_name(&f.action),
+                label(&f.by)
+            );
+            (labels, 1.0)
+        })
+        .collect();
+    gauge(
+        "outside_changes",
+        "Files of plugins changed outside the patch process that the last cycle met.",
+        &[(String::new(), summary.outside_changes.len() as f64)],
+    );
+    if !lost.is_empty() {
+        gauge(
+            "outside_change",
+            "One file changed outside the patch process, and what the restore would do to it.",
+            &lost,
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP carbon_patcher_cycles_total Cycles run since the watcher started."
@@ -103,6 +130,14 @@ pub fn render(summary: &Summary, cycles: &BTreeMap<String, u64>) -> String {
         );
     }
     out
+}
+
+/// A value's name as its JSON gives it (`brought_back`).
+fn json_name(v: &impl serde::Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 pub fn write_metrics(path: &Path, summary: &Summary, cycles: &BTreeMap<String, u64>) -> Result<()> {
@@ -148,5 +183,30 @@ mod tests {
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert_eq!(line.split(' ').count(), 2, "{line}");
         }
+        assert!(text.contains("carbon_patcher_outside_changes{home=\"/opt/a\\\"b\"} 0\n"));
+        assert!(!text.contains("carbon_patcher_outside_change{"));
+    }
+
+    #[test]
+    fn each_outside_change_is_a_labelled_sample() {
+        use crate::launcher::drift::{Action, Change, OutsideChange};
+        let s = Summary {
+            carbon_home: "/h".into(),
+            last_cycle_result: "outside_changes".into(),
+            outside_changes: vec![OutsideChange {
+                file: "b_1.jar".into(),
+                change: Change::Removed,
+                action: Action::BroughtBack,
+                by: "patch0000".into(),
+            }],
+            ..Default::default()
+        };
+        let text = render(&s, &BTreeMap::new());
+        assert!(text.contains(
+            "carbon_patcher_outside_change{home=\"/h\",file=\"b_1.jar\",change=\"removed\",action=\"brought_back\",by=\"patch0000\"} 1\n"
+        ), "{text}");
+        assert!(text.contains(
+            "carbon_patcher_last_cycle_result{home=\"/h\",result=\"outside_changes\"} 1\n"
+        ));
     }
 }

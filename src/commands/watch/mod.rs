@@ -194,6 +194,8 @@ struct Watcher {
     settings: WatchSettings,
     layout: Layout,
     cycles: BTreeMap<String, u64>,
+    /// The last cycle was refused for changes made outside the patch process.
+    outside_refused: bool,
 }
 
 impl Watcher {
@@ -207,9 +209,11 @@ impl Watcher {
                 console: true,
                 always_run,
                 progress: false,
+                revert_outside_changes: self.settings.revert_outside_changes,
             },
         );
         let summary = Summary::new(&self.layout, &result, started);
+        self.outside_refused = matches!(result, CycleResult::OutsideChanges(_));
         match &result {
             CycleResult::UpToDate => tracing::debug!("no change to apply"),
             CycleResult::Ran(o) => {
@@ -228,6 +232,15 @@ impl Watcher {
             ),
             CycleResult::Busy { holder } => {
                 tracing::warn!("another apply holds the lock (pid {holder:?}); retrying")
+            }
+            CycleResult::OutsideChanges(o) => {
+                for f in o.lost() {
+                    tracing::warn!(file = %f.file, "{}", f.describe());
+                }
+                tracing::error!(
+                    "{}; the next change retries",
+                    o.refusal(&self.layout.carbon_home.display().to_string())
+                )
             }
             CycleResult::Failed(e) => {
                 tracing::error!("{e:#}; nothing was changed, the next change retries")
@@ -309,6 +322,7 @@ pub fn run(flags: WatchFlags, config: Option<PathBuf>, settings: WatchSettings) 
         settings,
         layout,
         cycles: BTreeMap::new(),
+        outside_refused: false,
     };
     // Watch first, so nothing that lands during the first cycle is missed.
     let mut fs = FsWatch::new(&w.layout, w.settings.poll, &tx)?;
@@ -382,7 +396,11 @@ fn event_loop(
                     .iter()
                     .filter(|e| changes_content(&e.kind))
                     .flat_map(|e| e.paths.iter())
-                    .any(|p| relevant(p, &w.layout))
+                    // After a refusal for outside changes, `rebase` swapping in a new backup
+                    // is the change to retry on.
+                    .any(|p| {
+                        relevant(p, &w.layout) || (w.outside_refused && *p == w.layout.backup())
+                    })
                 {
                     due = Some(Instant::now() + w.settings.settle);
                 }
