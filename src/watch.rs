@@ -19,7 +19,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::cli::exit;
 use crate::config::{ConfigFile, WatchFlags, WatchSettings};
-use crate::cycle::{run_cycle, CycleOptions, CycleResult, Summary};
+use crate::cycle::{run_cycle_noting_changes, CycleOptions, CycleResult, Summary};
 use crate::layout::{Layout, BACKUP_DIR};
 use crate::lock::{self, LockError};
 use crate::metrics;
@@ -196,7 +196,7 @@ struct Watcher {
 impl Watcher {
     fn cycle(&mut self, always_run: bool) -> CycleResult {
         let started = Instant::now();
-        let result = run_cycle(
+        let (result, changes) = run_cycle_noting_changes(
             &self.layout,
             CycleOptions {
                 apply_while_running: self.settings.apply_while_running,
@@ -207,35 +207,52 @@ impl Watcher {
             },
         );
         let summary = Summary::new(&self.layout, &result, started);
-        match &result {
-            CycleResult::UpToDate => tracing::debug!("no change to apply"),
-            CycleResult::Ran(o) => {
-                tracing::info!(
-                    applied = o.applied,
-                    written = o.written.written,
-                    backed_up = o.written.backed_up,
-                    "cycle done"
-                );
-                for w in &o.warnings {
-                    tracing::warn!("verification: {w}");
-                }
-            }
-            CycleResult::Deferred { pid, pending } => tracing::info!(
-                "{pending} change(s) validated and pending: server running (pid {pid}); applying when it stops"
-            ),
-            CycleResult::Busy { holder } => {
-                tracing::warn!("another apply holds the lock (pid {holder:?}); retrying")
-            }
-            CycleResult::Failed(e) => {
-                tracing::error!("{e:#}; nothing was changed, the next change retries")
-            }
-        }
+        self.log_cycle(&result, &changes);
         *self
             .cycles
             .entry(summary.last_cycle_result.clone())
             .or_default() += 1;
         self.report(&summary);
         result
+    }
+
+    /// One line per cycle in the words an operator greps the journal for: the service packs
+    /// and patch dirs found new, reverted or updated (the launcher's own detection lines, which
+    /// otherwise only `patches.log` has), what was written, and why nothing was.
+    fn log_cycle(&self, result: &CycleResult, changes: &[String]) {
+        let found = if changes.is_empty() {
+            "no new patch or service pack".to_string()
+        } else {
+            changes.join("; ")
+        };
+        match result {
+            CycleResult::UpToDate => tracing::debug!("up to date: {found}"),
+            CycleResult::Ran(o) => {
+                let w = &o.written;
+                let what = if o.applied { "applied" } else { "checked" };
+                tracing::info!(
+                    "{what}: {found}; {} plugin file(s) written, {} backed up to {BACKUP_DIR}, {} already right",
+                    w.written,
+                    w.backed_up,
+                    w.unchanged
+                );
+                for warning in &o.warnings {
+                    tracing::warn!("verification: {warning}");
+                }
+            }
+            CycleResult::Deferred { pid, pending } => tracing::info!(
+                "deferred: {found}; {pending} change(s) validated, not applied while the server runs (pid {pid}); applying when it stops"
+            ),
+            CycleResult::Busy { holder } => tracing::warn!(
+                "busy: another carbon-patcher (pid {}) holds the lock on {}; retrying in {:?}",
+                holder.map_or("unknown".to_string(), |p| p.to_string()),
+                self.layout.plugins.display(),
+                self.settings.settle
+            ),
+            CycleResult::Failed(e) => tracing::error!(
+                "refused: {e:#}; nothing was changed, the next change to the patch dirs retries"
+            ),
+        }
     }
 
     fn report(&self, summary: &Summary) {

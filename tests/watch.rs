@@ -114,6 +114,11 @@ fn log_count(p: &Product, line: &str) -> usize {
 }
 
 /// Writes a patch dir the way an operator's copy does: into place, one file after another.
+/// What the watcher logged (its standard error: the journal, under systemd).
+fn journal(p: &Product) -> String {
+    fs::read_to_string(p.home.with_extension("watch.err")).unwrap_or_default()
+}
+
 fn drop_patch(p: &Product, patch: &str, bundle: &str) {
     p.add_patch_jar(patch, &format!("{bundle}_1.jar"), bundle, "1", patch);
 }
@@ -156,9 +161,9 @@ fn patch_dropped_in_is_applied_within_settle_time() {
                 e.file_name()
                     .to_string_lossy()
                     .starts_with("carbon-patcher.log")
-                    && fs::read_to_string(e.path())
-                        .unwrap_or_default()
-                        .contains("cycle done")
+                    && fs::read_to_string(e.path()).unwrap_or_default().contains(
+                        "applied: New patch available - patch0001; 1 plugin file(s) written",
+                    )
             })
         })
     });
@@ -313,6 +318,12 @@ fn a_running_server_defers_the_apply_until_it_exits() {
         fs::read(p.plugins().join("a_1.jar")).unwrap(),
         bundle_jar("a", "1", "original")
     );
+    // The log names the patch and says why it waits.
+    let deferred = format!(
+        "deferred: New patch available - patch0001; 1 change(s) validated, not applied while the server runs (pid {})",
+        server.id()
+    );
+    assert!(journal(&p).contains(&deferred), "{}", journal(&p));
     server.kill().unwrap();
     server.wait().unwrap();
     wait_for(
@@ -320,6 +331,9 @@ fn a_running_server_defers_the_apply_until_it_exits() {
         "the apply after the server stopped",
         || applied(&p, "patch0001"),
     );
+    wait_for(Duration::from_secs(2), "the applied line", || {
+        journal(&p).contains("applied: New patch available - patch0001; 1 plugin file(s) written")
+    });
 }
 
 #[test]
@@ -350,6 +364,17 @@ fn a_bad_patch_is_reported_and_a_later_good_one_still_applied() {
     });
     let message = w.status()["message"].as_str().unwrap().to_string();
     assert!(message.contains("broken.jar"), "{message}");
+    let refused = journal(&p)
+        .lines()
+        .find(|l| l.contains("refused: "))
+        .map(str::to_string);
+    assert!(
+        refused
+            .as_ref()
+            .is_some_and(|l| l.contains("broken.jar") && l.contains("nothing was changed")),
+        "{}",
+        journal(&p)
+    );
     assert!(!p.backup_dir().exists(), "nothing written for bad input");
     // The operator fixes it; the next change retries.
     fs::remove_file(p.patches().join("patch0001/broken.jar")).unwrap();
