@@ -229,13 +229,20 @@ impl Watcher {
             CycleResult::UpToDate => tracing::debug!("up to date: {found}"),
             CycleResult::Ran(o) => {
                 let w = &o.written;
-                let what = if o.applied { "applied" } else { "checked" };
-                tracing::info!(
-                    "{what}: {found}; {} plugin file(s) written, {} backed up to {BACKUP_DIR}, {} already right",
-                    w.written,
-                    w.backed_up,
-                    w.unchanged
-                );
+                if o.applied {
+                    tracing::info!(
+                        "applied: {found}; {} plugin file(s) written, {} backed up to {BACKUP_DIR}, {} already right",
+                        w.written,
+                        w.backed_up,
+                        w.unchanged
+                    );
+                } else {
+                    let verified = match o.warnings.len() {
+                        0 => "verified".to_string(),
+                        n => format!("{n} verification warning(s)"),
+                    };
+                    tracing::info!("checked: {found}; nothing to apply, {verified}");
+                }
                 for warning in &o.warnings {
                     tracing::warn!("verification: {warning}");
                 }
