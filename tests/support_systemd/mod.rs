@@ -1,7 +1,8 @@
 //! A real systemd for the tests of `tests/systemd.rs`: a minimal Debian root file system with
 //! systemd, built once by debootstrap and cached under `target/`, booted with `systemd-nspawn`
-//! as a throwaway snapshot (`-x`) per test, commands run inside it through `nsenter`, and the
-//! packages under test (`.deb`) put into it.
+//! per test with a throwaway layer above it (`--volatile=overlay`: every test starts from the
+//! same clean root, and several can run at once), commands run inside it through `nsenter`,
+//! and the packages under test (`.deb`) put into it.
 //!
 //! The host has no systemd and no D-Bus of its own, so nspawn runs with `--register=no
 //! --keep-unit`; nothing is registered, so `machinectl` and `systemd-run -M` cannot reach the
@@ -257,7 +258,6 @@ fn build_rootfs() -> PathBuf {
     let stamp = base.join("complete");
     fs::create_dir_all(&base).unwrap();
     let _lock = FileLock::take(&base.join("build.lock"));
-    remove_stale_snapshots(&base);
     if fs::read_to_string(&stamp).ok().as_deref() == Some(&key)
         && root.join("usr/lib/systemd/systemd").exists()
     {
@@ -319,25 +319,6 @@ fn prepare_root(root: &Path) {
     .unwrap();
 }
 
-/// Snapshots (`.#machine.root…`) that an nspawn killed before it could clean up left behind,
-/// older than an hour: no test of ours runs that long.
-fn remove_stale_snapshots(base: &Path) {
-    let Ok(entries) = fs::read_dir(base) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > Duration::from_secs(3600));
-        if e.file_name().to_string_lossy().starts_with(".#") && old {
-            let _ = fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     let mut out = all[all.len().saturating_sub(lines)..].join("\n");
@@ -356,7 +337,7 @@ pub struct Debs {
 
 /// `CARBON_PATCHER_DEB` (a `.deb` that `packaging/deb/build-and-check.sh` just built, as
 /// `.ci/run` passes it), else the package built here by that script; and a newer version of
-/// it, packaged by cargo-deb from the same binary and files with only the version raised.
+/// it: the same files, only the version raised.
 pub fn debs() -> &'static Debs {
     static DEBS: OnceLock<Debs> = OnceLock::new();
     DEBS.get_or_init(|| {
@@ -379,47 +360,47 @@ pub fn debs() -> &'static Debs {
             }
         };
         assert!(built.is_file(), "{} is missing", built.display());
-        // A copy of our own: cargo-deb, packaging the newer version below, clears
-        // target/debian of older packages.
-        let kept = work_dir().join("current-deb");
-        if kept.exists() {
-            fs::remove_dir_all(&kept).unwrap();
-        }
-        fs::create_dir_all(&kept).unwrap();
-        let current = kept.join(built.file_name().unwrap());
-        fs::copy(&built, &current).unwrap();
-        let current_version = format!("{version}-1");
-        let mut parts: Vec<u64> = version.split('.').map(|n| n.parse().unwrap()).collect();
-        *parts.last_mut().unwrap() += 1;
-        let newer_version = format!(
-            "{}-1",
-            parts
-                .iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .join(".")
-        );
-        let dir = work_dir().join("newer-deb");
+        let dir = work_dir().join("debs");
         if dir.exists() {
             fs::remove_dir_all(&dir).unwrap();
         }
         fs::create_dir_all(&dir).unwrap();
-        // The binary and the man pages and completions it wrote are those build-and-check.sh
-        // packaged: target/release and target/deb-assets.
+        let current = dir.join(built.file_name().unwrap());
+        fs::copy(&built, &current).unwrap();
+        let current_version = format!("{version}-1");
+        let mut parts: Vec<u64> = version.split('.').map(|n| n.parse().unwrap()).collect();
+        *parts.last_mut().unwrap() += 1;
+        let parts: Vec<String> = parts.iter().map(|n| n.to_string()).collect();
+        let newer_version = format!("{}-1", parts.join("."));
+        // The newer one: the same package taken apart and built again with only its version
+        // raised (dpkg-deb keeps every file, mode and maintainer script).
+        let tree = dir.join("newer-tree");
+        run_ok(Command::new("dpkg-deb").arg("-R").arg(&current).arg(&tree));
+        let control = tree.join("DEBIAN/control");
+        let text = fs::read_to_string(&control).unwrap();
+        let want = format!("Version: {current_version}\n");
+        assert!(text.contains(&want), "{text}");
+        fs::write(
+            &control,
+            text.replace(&want, &format!("Version: {newer_version}\n")),
+        )
+        .unwrap();
+        let newer = dir.join(format!(
+            "carbon-patcher_{newer_version}_{}.deb",
+            run_ok(
+                Command::new("dpkg-deb")
+                    .arg("-f")
+                    .arg(&current)
+                    .arg("Architecture")
+            )
+            .trim()
+        ));
         run_ok(
-            Command::new("cargo")
-                .current_dir(&repo)
-                .args(["deb", "--no-build", "--locked", "--quiet", "--deb-version"])
-                .arg(&newer_version)
-                .arg("--output")
-                .arg(&dir),
+            Command::new("dpkg-deb")
+                .args(["--root-owner-group", "-b"])
+                .arg(&tree)
+                .arg(&newer),
         );
-        let newer = fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|e| e == "deb"))
-            .expect("cargo deb wrote no .deb");
         Debs {
             current,
             current_version,
@@ -429,7 +410,7 @@ pub fn debs() -> &'static Debs {
     })
 }
 
-/// A booted container: systemd as its PID 1, on a throwaway snapshot of the cached root.
+/// A booted container: systemd as its PID 1, on a throwaway layer over the cached root.
 pub struct Container {
     pub name: String,
     nspawn: Child,
@@ -437,6 +418,7 @@ pub struct Container {
     pub pid1: u32,
     log: PathBuf,
     pub booted_in: Duration,
+    cgroups: Cgroups,
 }
 
 impl Container {
@@ -446,21 +428,33 @@ impl Container {
         let started = Instant::now();
         let log = work_dir().join(format!("{name}.nspawn.log"));
         let out = fs::File::create(&log).unwrap();
-        let mut cmd = Command::new("systemd-nspawn");
-        cmd.arg("--directory")
-            .arg(&root)
-            .args([
-                "-x",
-                "--boot",
-                "--register=no",
-                "--keep-unit",
-                "--console=passive",
-                "--private-network",
-                &format!("--machine={name}"),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out));
+        let cgroups = Cgroups::create(name);
+        // nspawn with --keep-unit stays in the cgroup it was started in, and the container's
+        // systemd makes its units' cgroups below that one: two containers in one cgroup would
+        // share (and remove) each other's. So each joins a cgroup of its own first.
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args([
+            "-c",
+            "for procs in $CGROUPS; do echo $$ >\"$procs\" || exit 1; done; unset CGROUPS; exec \"$@\"",
+            "join-cgroups",
+            "systemd-nspawn",
+            "--directory",
+        ])
+        .arg(&root)
+        .args([
+            // The cached root stays as it is: everything written goes to a tmpfs above it.
+            "--volatile=overlay",
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+            "--console=passive",
+            "--private-network",
+            &format!("--machine={name}"),
+        ])
+        .env("CGROUPS", cgroups.procs_files())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out));
         // SAFETY: setsid in the child before exec: a session of its own, away from the test's
         // terminal and signals.
         unsafe {
@@ -476,6 +470,7 @@ impl Container {
             nspawn,
             log,
             booted_in: Duration::ZERO,
+            cgroups,
         };
         c.pid1 = c.wait_for_pid1();
         c.wait_for_boot();
@@ -689,21 +684,81 @@ impl Drop for Container {
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(30) {
             if self.nspawn.try_wait().ok().flatten().is_some() {
-                return;
+                break;
             }
             sleep(Duration::from_millis(50));
         }
-        eprintln!(
-            "container {}: no power-off within 30 s; killing it",
-            self.name
-        );
-        if self.pid1 != 0 {
+        if self.nspawn.try_wait().ok().flatten().is_none() {
+            eprintln!(
+                "container {}: no power-off within 30 s; killing it",
+                self.name
+            );
+            if self.pid1 != 0 {
+                // SAFETY: as above.
+                unsafe { libc::kill(self.pid1 as i32, libc::SIGKILL) };
+            }
             // SAFETY: as above.
-            unsafe { libc::kill(self.pid1 as i32, libc::SIGKILL) };
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = self.nspawn.wait();
         }
-        // SAFETY: as above.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let _ = self.nspawn.wait();
+        self.cgroups.remove();
+    }
+}
+
+/// A container's own cgroups: one in systemd's named hierarchy and one in the unified one,
+/// below the test process's own, for as many of the two as this machine mounts.
+struct Cgroups(Vec<PathBuf>);
+
+impl Cgroups {
+    fn create(name: &str) -> Cgroups {
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+        let leaf = format!("carbon-patcher-test-{}-{name}", std::process::id());
+        let mut dirs = Vec::new();
+        for line in own.lines() {
+            let mut f = line.splitn(3, ':');
+            let (_, controllers, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+            let mount = match controllers {
+                "name=systemd" => PathBuf::from("/sys/fs/cgroup/systemd"),
+                "" if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() => {
+                    PathBuf::from("/sys/fs/cgroup/unified")
+                }
+                "" => PathBuf::from("/sys/fs/cgroup"),
+                _ => continue,
+            };
+            let dir = mount.join(path.trim_start_matches('/')).join(&leaf);
+            fs::create_dir_all(&dir)
+                .unwrap_or_else(|e| panic!("cannot create the cgroup {}: {e}", dir.display()));
+            dirs.push(dir);
+        }
+        Cgroups(dirs)
+    }
+
+    fn procs_files(&self) -> String {
+        let files: Vec<String> = self
+            .0
+            .iter()
+            .map(|d| d.join("cgroup.procs").display().to_string())
+            .collect();
+        files.join(" ")
+    }
+
+    /// Removes what the container left below its cgroups, deepest first; a cgroup that still
+    /// holds a process stays (and says so).
+    fn remove(&self) {
+        for dir in &self.0 {
+            let mut dirs: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+                .into_iter()
+                .flatten()
+                .filter(|e| e.file_type().is_dir())
+                .map(|e| e.into_path())
+                .collect();
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+            for d in dirs {
+                if let Err(e) = fs::remove_dir(&d) {
+                    eprintln!("cannot remove the cgroup {}: {e}", d.display());
+                }
+            }
+        }
     }
 }
 
