@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=$(bash packaging/venv.sh)
-mapfile -t scripts < <(git ls-files -- '*.sh' .ci/run packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm)
+mapfile -t scripts < <(git ls-files -- '*.sh' .ci/run packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm packaging/rpm/post packaging/rpm/preun packaging/rpm/postun)
 "$venv/bin/shellcheck" --version | sed -n 2p
 for f in "${scripts[@]}"; do
     # A file without a shebang (the launch-script hook) is sourced by a POSIX sh script.
