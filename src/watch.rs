@@ -33,6 +33,8 @@ const SERVER_CHECK: Duration = Duration::from_secs(1);
 /// The poll interval used when inotify runs out of watches and no interval was configured.
 const FALLBACK_POLL: Duration = Duration::from_secs(5);
 pub const STATUS_FILE: &str = "watch-status.json";
+/// How often an idle watcher rewrites its metrics file.
+const METRICS_REFRESH: Duration = Duration::from_secs(60);
 
 enum Msg {
     Fs(DebounceEventResult),
@@ -191,6 +193,8 @@ struct Watcher {
     settings: WatchSettings,
     layout: Layout,
     cycles: BTreeMap<String, u64>,
+    /// The last cycle's summary, written again to the metrics file while idle.
+    last: Option<Summary>,
 }
 
 impl Watcher {
@@ -262,14 +266,27 @@ impl Watcher {
         }
     }
 
-    fn report(&self, summary: &Summary) {
-        // Metrics first, status file last: whoever sees a cycle in the status file (`status`,
-        // a test) then finds the same cycle in the metrics.
+    fn write_metrics(&self, summary: &Summary) {
         if let Some(path) = &self.settings.metrics_file {
             if let Err(e) = metrics::write_metrics(path, summary, &self.cycles) {
                 tracing::warn!("cannot write the metrics file: {e:#}");
             }
         }
+    }
+
+    /// Rewrites the metrics file with the last cycle's summary, so that its written timestamp
+    /// shows the watcher alive (an alert tells a file no watcher keeps fresh).
+    fn refresh_metrics(&self) {
+        if let Some(summary) = &self.last {
+            self.write_metrics(summary);
+        }
+    }
+
+    fn report(&mut self, summary: &Summary) {
+        // Metrics first, status file last: whoever sees a cycle in the status file (`status`,
+        // a test) then finds the same cycle in the metrics.
+        self.write_metrics(summary);
+        self.last = Some(summary.clone());
         if let Err(e) = crate::fsops::create_dir_all_owned(&self.layout.state_dir)
             .and_then(|_| metrics::write_status(&self.layout.state_dir.join(STATUS_FILE), summary))
         {
@@ -330,6 +347,7 @@ pub fn run(flags: WatchFlags, config: Option<PathBuf>, settings: WatchSettings) 
         settings,
         layout,
         cycles: BTreeMap::new(),
+        last: None,
     };
     // Watch first, so nothing that lands during the first cycle is missed.
     let mut fs = FsWatch::new(&w.layout, w.settings.poll, &tx)?;
@@ -359,12 +377,17 @@ fn event_loop(
     // When the next cycle is due: a settle time after the last relevant event.
     let mut due: Option<Instant> = None;
     let mut deferred = after_cycle(&first, w.settings.settle, &mut due);
+    let refresh = metrics_refresh();
+    let mut refreshed = Instant::now();
     loop {
         let now = Instant::now();
         let mut wait: Option<Duration> = None;
         let mut sooner = |d: Duration| wait = Some(wait.map_or(d, |w| w.min(d)));
         if let Some(t) = due {
             sooner(t.saturating_duration_since(now));
+        }
+        if w.settings.metrics_file.is_some() {
+            sooner((refreshed + refresh).saturating_duration_since(now));
         }
         if deferred {
             sooner(SERVER_CHECK);
@@ -431,9 +454,24 @@ fn event_loop(
             let r = w.cycle(false);
             watchdog.as_ref().inspect(|w| w.beat());
             deferred = after_cycle(&r, w.settings.settle, &mut due);
+            refreshed = Instant::now();
+        } else if refreshed.elapsed() >= refresh {
+            w.refresh_metrics();
+            refreshed = Instant::now();
         }
     }
     Ok(exit::OK)
+}
+
+/// How often an idle watcher rewrites its metrics file: every minute, or every
+/// `CARBON_PATCHER_METRICS_REFRESH_SECONDS` (for tests that cannot wait a minute).
+fn metrics_refresh() -> Duration {
+    std::env::var("CARBON_PATCHER_METRICS_REFRESH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(METRICS_REFRESH)
 }
 
 /// systemd's watchdog, fed from a thread of its own so that a long cycle (a large first backup,

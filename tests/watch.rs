@@ -113,12 +113,12 @@ fn log_count(p: &Product, line: &str) -> usize {
         .count()
 }
 
-/// Writes a patch dir the way an operator's copy does: into place, one file after another.
 /// What the watcher logged (its standard error: the journal, under systemd).
 fn journal(p: &Product) -> String {
     fs::read_to_string(p.home.with_extension("watch.err")).unwrap_or_default()
 }
 
+/// Writes a patch dir the way an operator's copy does: into place, one file after another.
 fn drop_patch(p: &Product, patch: &str, bundle: &str) {
     p.add_patch_jar(patch, &format!("{bundle}_1.jar"), bundle, "1", patch);
 }
@@ -247,6 +247,49 @@ fn sighup_reloads_a_changed_settle_time() {
     wait_for(Duration::from_secs(3), "patch0002 applied", || {
         applied(&p, "patch0002")
     });
+}
+
+/// The value of the sample `name{home=...}` in the metrics text.
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+}
+
+#[test]
+fn an_idle_watcher_keeps_its_metrics_file_fresh_and_a_stopped_one_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let metrics = tmp.path().join("m.prom");
+    let mut w = Watcher::start_with_env(
+        &p,
+        &["--metrics-file", metrics.to_str().unwrap()],
+        &[("CARBON_PATCHER_METRICS_REFRESH_SECONDS", "0.3")],
+    );
+    let first = fs::read_to_string(&metrics).unwrap();
+    let written = |text: &str| sample(text, "carbon_patcher_metrics_written_timestamp_seconds");
+    let cycle = |text: &str| sample(text, "carbon_patcher_last_cycle_timestamp_seconds");
+    wait_for(Duration::from_secs(3), "a rewrite while idle", || {
+        written(&fs::read_to_string(&metrics).unwrap()) > written(&first)
+    });
+    // No cycle ran: only the written time moved.
+    let later = fs::read_to_string(&metrics).unwrap();
+    assert_eq!(cycle(&later), cycle(&first));
+    assert_eq!(
+        later.replace(&written(&later).to_string(), "T"),
+        first.replace(&written(&first).to_string(), "T")
+    );
+    w.signal(libc::SIGTERM);
+    assert_eq!(w.wait_exit(Duration::from_secs(2)), Some(0));
+    let last = fs::read_to_string(&metrics).unwrap();
+    sleep(Duration::from_millis(800));
+    assert_eq!(
+        fs::read_to_string(&metrics).unwrap(),
+        last,
+        "rewritten after the stop"
+    );
 }
 
 #[test]
