@@ -210,7 +210,14 @@ impl Watcher {
                 progress: false,
             },
         );
-        let summary = Summary::new(&self.layout, &result, started);
+        let mut summary = Summary::new(&self.layout, &result, started);
+        // Only a cycle that ran the launcher's step verified: any other keeps what the last
+        // verification found (plugins that differ from their patch still differ).
+        if !matches!(result, CycleResult::Ran(_)) {
+            if let Some(last) = &self.last {
+                summary.verification_warnings = last.verification_warnings;
+            }
+        }
         self.log_cycle(&result, &changes);
         *self
             .cycles
