@@ -11,6 +11,7 @@
 //! installed when missing.
 
 mod common;
+mod support_systemd;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -30,37 +31,10 @@ fn rules_file() -> PathBuf {
     repo().join("packaging/prometheus/carbon-patcher.rules.yml")
 }
 
-/// promtool, installed with Debian's prometheus package when missing (as root).
+/// promtool, installed with Debian's prometheus package when missing.
 fn promtool() -> PathBuf {
-    let path = PathBuf::from("/usr/bin/promtool");
-    if !path.exists() {
-        // SAFETY: geteuid only reads the process's credentials.
-        assert_eq!(
-            unsafe { libc::geteuid() },
-            0,
-            "promtool is missing: apt-get install prometheus (as root, this test installs it)"
-        );
-        for args in [
-            &["update", "-qq"][..],
-            &[
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "-o",
-                "DPkg::Lock::Timeout=300",
-                "prometheus",
-            ],
-        ] {
-            let out = Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .output()
-                .expect("cannot run apt-get");
-            assert!(out.status.success(), "apt-get {args:?}: {}", describe(&out));
-        }
-    }
-    path
+    support_systemd::ensure_host_tools(&[("promtool", "prometheus")]);
+    PathBuf::from("/usr/bin/promtool")
 }
 
 /// A watcher on `p` writing `metrics`; stopped (SIGTERM, then SIGKILL) when dropped.

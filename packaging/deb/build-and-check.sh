@@ -60,16 +60,8 @@ ddeb=${ddebs[0]}
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 echo "$prog: built $deb"
 
-failures=0
-checks=0
-fail() {
-    echo "$prog: FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-check() { checks=$((checks + 1)); }
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=packaging/check-lib.sh
+. packaging/check-lib.sh
 
 # The control data.
 dpkg-deb -f "$deb" Package Version Architecture Maintainer Depends Section >"$work/control"
@@ -198,8 +190,4 @@ lintian --allow-root --fail-on error --tag-display-limit 0 "$deb" >"$work/lintia
 cat "$work/lintian"
 
 echo "$prog: $(wc -l <"$work/list") entries, $pages man pages"
-if [ "$failures" -ne 0 ]; then
-    echo "$prog: $failures of $checks checks FAILED on $deb" >&2
-    exit 1
-fi
-echo "deb: $checks passed, 0 failed"
+finish deb "$deb"

@@ -76,16 +76,8 @@ fi
 rpm=${rpms[0]}
 echo "$prog: built $rpm"
 
-failures=0
-checks=0
-fail() {
-    echo "$prog: FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-check() { checks=$((checks + 1)); }
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=packaging/check-lib.sh
+. packaging/check-lib.sh
 
 check
 got=$(rpm -qp --qf '%{NAME} %{VERSION} %{RELEASE} %{LICENSE}' "$rpm")
@@ -183,8 +175,4 @@ rpmlint -c packaging/rpm/rpmlint.toml "$rpm" >"$work/rpmlint" 2>&1 || fail "rpml
 cat "$work/rpmlint"
 
 echo "$prog: $(wc -l <"$work/rpm-files") files, the same as the .deb's"
-if [ "$failures" -ne 0 ]; then
-    echo "$prog: $failures of $checks checks FAILED on $rpm" >&2
-    exit 1
-fi
-echo "rpm: $checks passed, 0 failed"
+finish rpm "$rpm"
