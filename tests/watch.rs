@@ -113,6 +113,11 @@ fn log_count(p: &Product, line: &str) -> usize {
         .count()
 }
 
+/// What the watcher logged (its standard error: the journal, under systemd).
+fn journal(p: &Product) -> String {
+    fs::read_to_string(p.home.with_extension("watch.err")).unwrap_or_default()
+}
+
 /// Writes a patch dir the way an operator's copy does: into place, one file after another.
 fn drop_patch(p: &Product, patch: &str, bundle: &str) {
     p.add_patch_jar(patch, &format!("{bundle}_1.jar"), bundle, "1", patch);
@@ -156,9 +161,9 @@ fn patch_dropped_in_is_applied_within_settle_time() {
                 e.file_name()
                     .to_string_lossy()
                     .starts_with("carbon-patcher.log")
-                    && fs::read_to_string(e.path())
-                        .unwrap_or_default()
-                        .contains("cycle done")
+                    && fs::read_to_string(e.path()).unwrap_or_default().contains(
+                        "applied: New patch available - patch0001; 1 plugin file(s) written",
+                    )
             })
         })
     });
@@ -244,6 +249,49 @@ fn sighup_reloads_a_changed_settle_time() {
     });
 }
 
+/// The value of the sample `name{home=...}` in the metrics text.
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+}
+
+#[test]
+fn an_idle_watcher_keeps_its_metrics_file_fresh_and_a_stopped_one_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = product(tmp.path());
+    let metrics = tmp.path().join("m.prom");
+    let mut w = Watcher::start_with_env(
+        &p,
+        &["--metrics-file", metrics.to_str().unwrap()],
+        &[("CARBON_PATCHER_METRICS_REFRESH_SECONDS", "0.3")],
+    );
+    let first = fs::read_to_string(&metrics).unwrap();
+    let written = |text: &str| sample(text, "carbon_patcher_metrics_written_timestamp_seconds");
+    let cycle = |text: &str| sample(text, "carbon_patcher_last_cycle_timestamp_seconds");
+    wait_for(Duration::from_secs(3), "a rewrite while idle", || {
+        written(&fs::read_to_string(&metrics).unwrap()) > written(&first)
+    });
+    // No cycle ran: only the written time moved.
+    let later = fs::read_to_string(&metrics).unwrap();
+    assert_eq!(cycle(&later), cycle(&first));
+    assert_eq!(
+        later.replace(&written(&later).to_string(), "T"),
+        first.replace(&written(&first).to_string(), "T")
+    );
+    w.signal(libc::SIGTERM);
+    assert_eq!(w.wait_exit(Duration::from_secs(2)), Some(0));
+    let last = fs::read_to_string(&metrics).unwrap();
+    sleep(Duration::from_millis(800));
+    assert_eq!(
+        fs::read_to_string(&metrics).unwrap(),
+        last,
+        "rewritten after the stop"
+    );
+}
+
 #[test]
 fn a_second_watcher_exits_4_and_apply_beside_an_idle_watcher_exits_0() {
     let tmp = tempfile::tempdir().unwrap();
@@ -313,6 +361,12 @@ fn a_running_server_defers_the_apply_until_it_exits() {
         fs::read(p.plugins().join("a_1.jar")).unwrap(),
         bundle_jar("a", "1", "original")
     );
+    // The log names the patch and says why it waits.
+    let deferred = format!(
+        "deferred: New patch available - patch0001; 1 change(s) validated, not applied while the server runs (pid {})",
+        server.id()
+    );
+    assert!(journal(&p).contains(&deferred), "{}", journal(&p));
     server.kill().unwrap();
     server.wait().unwrap();
     wait_for(
@@ -320,6 +374,9 @@ fn a_running_server_defers_the_apply_until_it_exits() {
         "the apply after the server stopped",
         || applied(&p, "patch0001"),
     );
+    wait_for(Duration::from_secs(2), "the applied line", || {
+        journal(&p).contains("applied: New patch available - patch0001; 1 plugin file(s) written")
+    });
 }
 
 #[test]
@@ -350,6 +407,17 @@ fn a_bad_patch_is_reported_and_a_later_good_one_still_applied() {
     });
     let message = w.status()["message"].as_str().unwrap().to_string();
     assert!(message.contains("broken.jar"), "{message}");
+    let refused = journal(&p)
+        .lines()
+        .find(|l| l.contains("refused: "))
+        .map(str::to_string);
+    assert!(
+        refused
+            .as_ref()
+            .is_some_and(|l| l.contains("broken.jar") && l.contains("nothing was changed")),
+        "{}",
+        journal(&p)
+    );
     assert!(!p.backup_dir().exists(), "nothing written for bad input");
     // The operator fixes it; the next change retries.
     fs::remove_file(p.patches().join("patch0001/broken.jar")).unwrap();

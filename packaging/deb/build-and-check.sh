@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Debian package with cargo-deb and checks what is in it: the file list
-# (dpkg-deb -c), the control data (dpkg-deb -I, -e), and the files and their modes once
-# unpacked (dpkg-deb -x) into a temporary root. Any difference is printed and the script exits 1.
+# (dpkg-deb -c), the control data (dpkg-deb -I, -e), the files and their modes once unpacked
+# (dpkg-deb -x) into a temporary root, and lintian (no error allowed). Any difference is
+# printed and the script exits 1.
 #
 # usage: packaging/deb/build-and-check.sh      (from anywhere; run by .ci/run)
 #
@@ -20,16 +21,18 @@ if [ "$(cargo deb --version 2>/dev/null || true)" != "cargo-deb $CARGO_DEB_VERSI
     echo "$prog: installing cargo-deb $CARGO_DEB_VERSION"
     cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --quiet
 fi
-# dpkg-deb to build and read the package, binutils for cargo-deb's --dbgsym and the checks.
+# dpkg-deb to build and read the package, binutils for cargo-deb's --dbgsym and the checks,
+# lintian for Debian's own checks.
 missing=()
-for tool in dpkg-deb gzip objcopy readelf; do
+for tool in dpkg-deb gzip objcopy readelf lintian; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "$prog: installing dpkg, binutils and gzip (missing: ${missing[*]})"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg binutils gzip >/dev/null
+    echo "$prog: installing dpkg, binutils, gzip and lintian (missing: ${missing[*]})"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        dpkg binutils gzip lintian >/dev/null
 fi
-for tool in dpkg-deb gzip objcopy readelf; do
+for tool in dpkg-deb gzip objcopy readelf lintian; do
     command -v "$tool" >/dev/null || { echo "$prog: error: $tool not found" >&2; exit 1; }
 done
 
@@ -57,16 +60,8 @@ ddeb=${ddebs[0]}
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 echo "$prog: built $deb"
 
-failures=0
-checks=0
-fail() {
-    echo "$prog: FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-check() { checks=$((checks + 1)); }
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=packaging/check-lib.sh
+. packaging/check-lib.sh
 
 # The control data.
 dpkg-deb -f "$deb" Package Version Architecture Maintainer Depends Section >"$work/control"
@@ -76,6 +71,13 @@ check
 grep -qx "Version: $version-1" "$work/control" || fail "Version is not $version-1"
 check
 grep -q '^Depends: .*libc6' "$work/control" || fail "Depends does not name libc6 (cargo-deb's \$auto): $(grep Depends "$work/control")"
+check
+grep -Eq '^Maintainer: [^<]+ <[^@ ]+@[^> ]+>$' "$work/control" ||
+    fail "Maintainer has no address: $(grep Maintainer "$work/control")"
+check
+changelog_version=$(sed -n '1s/^carbon-patcher (\([^)]*\)).*/\1/p' packaging/deb/changelog)
+[ "$changelog_version" = "$version-1" ] ||
+    fail "packaging/deb/changelog's first entry is $changelog_version, the package $version-1: add an entry"
 dpkg-deb -e "$deb" "$work/DEBIAN"
 check
 [ "$(cat "$work/DEBIAN/conffiles" 2>/dev/null)" = /etc/carbon-patcher/example.toml ] ||
@@ -181,9 +183,11 @@ if find "$root/usr/share/man" -type f ! -name '*.gz' | grep -q .; then
     fail "uncompressed man pages: $(find "$root/usr/share/man" -type f ! -name '*.gz')"
 fi
 
+# Debian's own checks: warnings are printed, an error fails.
+check
+lintian --allow-root --fail-on error --tag-display-limit 0 "$deb" >"$work/lintian" 2>&1 ||
+    fail "lintian: $(grep -c '^E:' "$work/lintian") error(s) (below)"
+cat "$work/lintian"
+
 echo "$prog: $(wc -l <"$work/list") entries, $pages man pages"
-if [ "$failures" -ne 0 ]; then
-    echo "$prog: $failures of $checks checks FAILED on $deb" >&2
-    exit 1
-fi
-echo "deb: $checks passed, 0 failed"
+finish deb "$deb"

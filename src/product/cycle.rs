@@ -66,9 +66,16 @@ fn lock_cycle(layout: &Layout, timeout: Duration) -> Result<Option<DirLock>, Cyc
 }
 
 pub fn run_cycle(layout: &Layout, opts: CycleOptions) -> CycleResult {
+    run_cycle_noting_changes(layout, opts).0
+}
+
+/// [`run_cycle`], with what detection found to change: the launcher's lines naming each service
+/// pack and patch dir new, reverted or updated (`New patch available - patch0002`), which only
+/// `patches.log` has otherwise. Empty when the cycle got no plan (busy, refused) or found none.
+pub fn run_cycle_noting_changes(layout: &Layout, opts: CycleOptions) -> (CycleResult, Vec<String>) {
     let _lock = match lock_cycle(layout, opts.lock_timeout) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(r) => return (r, Vec::new()),
     };
     let progress = if opts.progress {
         crate::product::progress::Progress::on_terminal()
@@ -77,26 +84,26 @@ pub fn run_cycle(layout: &Layout, opts: CycleOptions) -> CycleResult {
     };
     let prepared = match Prepared::new_with(layout, None, &progress) {
         Ok(p) => p,
-        Err(e) => return CycleResult::Failed(e),
+        Err(e) => return (CycleResult::Failed(e), Vec::new()),
     };
+    let changes = prepared.plan.change_messages.clone();
     if prepared.outside.refuses() && !opts.revert_outside_changes {
-        return CycleResult::OutsideChanges(prepared.outside);
+        return (CycleResult::OutsideChanges(prepared.outside), changes);
     }
     if prepared.changes_plugins() && !opts.apply_while_running {
         if let Server::Running { pid } = server::detect(&layout.carbon_home) {
-            return CycleResult::Deferred {
-                pid,
-                pending: prepared.plan.changes,
-            };
+            let pending = prepared.plan.changes;
+            return (CycleResult::Deferred { pid, pending }, changes);
         }
     }
     if !opts.always_run && !prepared.writes_anything() {
-        return CycleResult::UpToDate;
+        return (CycleResult::UpToDate, changes);
     }
-    match prepared.run_with(opts.console, &progress) {
+    let result = match prepared.run_with(opts.console, &progress) {
         Ok(o) => CycleResult::Ran(o),
         Err(e) => CycleResult::Failed(e),
-    }
+    };
+    (result, changes)
 }
 
 /// What the last cycle left, for status, metrics and systemd.

@@ -28,8 +28,9 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// The exposition text for `summary`, with `cycles` counted per result since the watcher started.
-pub fn render(summary: &Summary, cycles: &BTreeMap<String, u64>) -> String {
+/// The exposition text for `summary`, with `cycles` counted per result since the watcher started,
+/// written at `written` (seconds since the epoch).
+pub fn render(summary: &Summary, cycles: &BTreeMap<String, u64>, written: f64) -> String {
     let home = format!("home=\"{}\"", label(&summary.carbon_home));
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, samples: &[(String, f64)]| {
@@ -117,6 +118,13 @@ pub fn render(summary: &Summary, cycles: &BTreeMap<String, u64>) -> String {
             &lost,
         );
     }
+    // The watcher rewrites the file while it runs, cycle or not: a collector serving a file no
+    // watcher keeps fresh shows it here.
+    gauge(
+        "metrics_written_timestamp_seconds",
+        "When the watcher last wrote this file: after each cycle, and every minute while it runs.",
+        &[(String::new(), written)],
+    );
     let _ = writeln!(
         out,
         "# HELP carbon_patcher_cycles_total Cycles run since the watcher started."
@@ -141,7 +149,10 @@ fn json_name(v: &impl serde::Serialize) -> String {
 }
 
 pub fn write_metrics(path: &Path, summary: &Summary, cycles: &BTreeMap<String, u64>) -> Result<()> {
-    fsops::write_atomic(path, render(summary, cycles).as_bytes())
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    fsops::write_atomic(path, render(summary, cycles, now).as_bytes())
 }
 
 pub fn write_status(path: &Path, summary: &Summary) -> Result<()> {
@@ -166,7 +177,7 @@ mod tests {
             ..Default::default()
         };
         let cycles = BTreeMap::from([("deferred".to_string(), 2)]);
-        let text = render(&s, &cycles);
+        let text = render(&s, &cycles, 1700000000.5);
         assert!(text.contains("carbon_patcher_patches_applied{home=\"/opt/a\\\"b\"} 3\n"));
         assert!(text.contains(
             "carbon_patcher_servicepack_applied{home=\"/opt/a\\\"b\",name=\"servicepack001\"} 1\n"
@@ -180,6 +191,9 @@ mod tests {
         ));
         assert!(text
             .contains("carbon_patcher_cycles_total{home=\"/opt/a\\\"b\",result=\"deferred\"} 2\n"));
+        assert!(text.contains(
+            "carbon_patcher_metrics_written_timestamp_seconds{home=\"/opt/a\\\"b\"} 1700000000.5\n"
+        ));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert_eq!(line.split(' ').count(), 2, "{line}");
         }
@@ -201,7 +215,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let text = render(&s, &BTreeMap::new());
+        let text = render(&s, &BTreeMap::new(), 1700000000.5);
         assert!(text.contains(
             "carbon_patcher_outside_change{home=\"/h\",file=\"b_1.jar\",change=\"removed\",action=\"brought_back\",by=\"patch0000\"} 1\n"
         ), "{text}");

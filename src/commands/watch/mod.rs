@@ -24,7 +24,7 @@ use crate::cli::exit;
 use crate::commands::watch::config::{ConfigFile, WatchFlags, WatchSettings};
 use crate::fsops::TEMP_PREFIX;
 use crate::launcher::layout::{Layout, BACKUP_DIR};
-use crate::product::cycle::{run_cycle, CycleOptions, CycleResult, Summary};
+use crate::product::cycle::{run_cycle_noting_changes, CycleOptions, CycleResult, Summary};
 use crate::product::lock::{self, LockError};
 use crate::product::scan::BACKUP_STAGING;
 use crate::product::server;
@@ -36,6 +36,8 @@ const SERVER_CHECK: Duration = Duration::from_secs(1);
 /// The poll interval used when inotify runs out of watches and no interval was configured.
 const FALLBACK_POLL: Duration = Duration::from_secs(5);
 pub const STATUS_FILE: &str = "watch-status.json";
+/// How often an idle watcher rewrites its metrics file.
+const METRICS_REFRESH: Duration = Duration::from_secs(60);
 
 enum Msg {
     Fs(DebounceEventResult),
@@ -196,12 +198,14 @@ struct Watcher {
     cycles: BTreeMap<String, u64>,
     /// The last cycle was refused for changes made outside the patch process.
     outside_refused: bool,
+    /// The last cycle's summary, written again to the metrics file while idle.
+    last: Option<Summary>,
 }
 
 impl Watcher {
     fn cycle(&mut self, always_run: bool) -> CycleResult {
         let started = Instant::now();
-        let result = run_cycle(
+        let (result, changes) = run_cycle_noting_changes(
             &self.layout,
             CycleOptions {
                 apply_while_running: self.settings.apply_while_running,
@@ -212,40 +216,16 @@ impl Watcher {
                 revert_outside_changes: self.settings.revert_outside_changes,
             },
         );
-        let summary = Summary::new(&self.layout, &result, started);
+        let mut summary = Summary::new(&self.layout, &result, started);
         self.outside_refused = matches!(result, CycleResult::OutsideChanges(_));
-        match &result {
-            CycleResult::UpToDate => tracing::debug!("no change to apply"),
-            CycleResult::Ran(o) => {
-                tracing::info!(
-                    applied = o.applied,
-                    written = o.written.written,
-                    backed_up = o.written.backed_up,
-                    "cycle done"
-                );
-                for w in &o.warnings {
-                    tracing::warn!("verification: {w}");
-                }
-            }
-            CycleResult::Deferred { pid, pending } => tracing::info!(
-                "{pending} change(s) validated and pending: server running (pid {pid}); applying when it stops"
-            ),
-            CycleResult::Busy { holder } => {
-                tracing::warn!("another apply holds the lock (pid {holder:?}); retrying")
-            }
-            CycleResult::OutsideChanges(o) => {
-                for f in o.lost() {
-                    tracing::warn!(file = %f.file, "{}", f.describe());
-                }
-                tracing::error!(
-                    "{}; the next change retries",
-                    o.refusal(&self.layout.carbon_home.display().to_string())
-                )
-            }
-            CycleResult::Failed(e) => {
-                tracing::error!("{e:#}; nothing was changed, the next change retries")
+        // Only a cycle that ran the launcher's step verified: any other keeps what the last
+        // verification found (plugins that differ from their patch still differ).
+        if !matches!(result, CycleResult::Ran(_)) {
+            if let Some(last) = &self.last {
+                summary.verification_warnings = last.verification_warnings;
             }
         }
+        self.log_cycle(&result, &changes);
         *self
             .cycles
             .entry(summary.last_cycle_result.clone())
@@ -254,14 +234,82 @@ impl Watcher {
         result
     }
 
-    fn report(&self, summary: &Summary) {
-        // Metrics first, status file last: whoever sees a cycle in the status file (`status`,
-        // a test) then finds the same cycle in the metrics.
+    /// One line per cycle in the words an operator greps the journal for: the service packs
+    /// and patch dirs found new, reverted or updated (the launcher's own detection lines, which
+    /// otherwise only `patches.log` has), what was written, and why nothing was.
+    fn log_cycle(&self, result: &CycleResult, changes: &[String]) {
+        let found = if changes.is_empty() {
+            "no new patch or service pack".to_string()
+        } else {
+            changes.join("; ")
+        };
+        match result {
+            CycleResult::UpToDate => tracing::debug!("up to date: {found}"),
+            CycleResult::Ran(o) => {
+                let w = &o.written;
+                if o.applied {
+                    tracing::info!(
+                        "applied: {found}; {} plugin file(s) written, {} backed up to {BACKUP_DIR}, {} already right",
+                        w.written,
+                        w.backed_up,
+                        w.unchanged
+                    );
+                } else {
+                    let verified = match o.warnings.len() {
+                        0 => "verified".to_string(),
+                        n => format!("{n} verification warning(s)"),
+                    };
+                    tracing::info!("checked: {found}; nothing to apply, {verified}");
+                }
+                for warning in &o.warnings {
+                    tracing::warn!("verification: {warning}");
+                }
+            }
+            CycleResult::Deferred { pid, pending } => tracing::info!(
+                "deferred: {found}; {pending} change(s) validated, not applied while the server runs (pid {pid}); applying when it stops"
+            ),
+            CycleResult::Busy { holder } => tracing::warn!(
+                "busy: another carbon-patcher (pid {}) holds the lock on {}; retrying in {:?}",
+                holder.map_or("unknown".to_string(), |p| p.to_string()),
+                self.layout.plugins.display(),
+                self.settings.settle
+            ),
+            CycleResult::OutsideChanges(o) => {
+                for f in o.lost() {
+                    tracing::warn!(file = %f.file, "{}", f.describe());
+                }
+                tracing::error!(
+                    "refused: {found}; {}; the next change retries",
+                    o.refusal(&self.layout.carbon_home.display().to_string())
+                )
+            }
+            CycleResult::Failed(e) => tracing::error!(
+                "refused: {e:#}; nothing was changed, the next change to the patch dirs retries"
+            ),
+        }
+    }
+
+    fn write_metrics(&self, summary: &Summary) {
         if let Some(path) = &self.settings.metrics_file {
             if let Err(e) = metrics::write_metrics(path, summary, &self.cycles) {
                 tracing::warn!("cannot write the metrics file: {e:#}");
             }
         }
+    }
+
+    /// Rewrites the metrics file with the last cycle's summary, so that its written timestamp
+    /// shows the watcher alive (an alert tells a file no watcher keeps fresh).
+    fn refresh_metrics(&self) {
+        if let Some(summary) = &self.last {
+            self.write_metrics(summary);
+        }
+    }
+
+    fn report(&mut self, summary: &Summary) {
+        // Metrics first, status file last: whoever sees a cycle in the status file (`status`,
+        // a test) then finds the same cycle in the metrics.
+        self.write_metrics(summary);
+        self.last = Some(summary.clone());
         if let Err(e) = crate::fsops::create_dir_all_owned(&self.layout.state_dir)
             .and_then(|_| metrics::write_status(&self.layout.state_dir.join(STATUS_FILE), summary))
         {
@@ -323,6 +371,7 @@ pub fn run(flags: WatchFlags, config: Option<PathBuf>, settings: WatchSettings) 
         layout,
         cycles: BTreeMap::new(),
         outside_refused: false,
+        last: None,
     };
     // Watch first, so nothing that lands during the first cycle is missed.
     let mut fs = FsWatch::new(&w.layout, w.settings.poll, &tx)?;
@@ -352,12 +401,17 @@ fn event_loop(
     // When the next cycle is due: a settle time after the last relevant event.
     let mut due: Option<Instant> = None;
     let mut deferred = after_cycle(&first, w.settings.settle, &mut due);
+    let refresh = metrics_refresh();
+    let mut refreshed = Instant::now();
     loop {
         let now = Instant::now();
         let mut wait: Option<Duration> = None;
         let mut sooner = |d: Duration| wait = Some(wait.map_or(d, |w| w.min(d)));
         if let Some(t) = due {
             sooner(t.saturating_duration_since(now));
+        }
+        if w.settings.metrics_file.is_some() {
+            sooner((refreshed + refresh).saturating_duration_since(now));
         }
         if deferred {
             sooner(SERVER_CHECK);
@@ -428,9 +482,24 @@ fn event_loop(
             let r = w.cycle(false);
             watchdog.as_ref().inspect(|w| w.beat());
             deferred = after_cycle(&r, w.settings.settle, &mut due);
+            refreshed = Instant::now();
+        } else if refreshed.elapsed() >= refresh {
+            w.refresh_metrics();
+            refreshed = Instant::now();
         }
     }
     Ok(exit::OK)
+}
+
+/// How often an idle watcher rewrites its metrics file: every minute, or every
+/// `CARBON_PATCHER_METRICS_REFRESH_SECONDS` (for tests that cannot wait a minute).
+fn metrics_refresh() -> Duration {
+    std::env::var("CARBON_PATCHER_METRICS_REFRESH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(METRICS_REFRESH)
 }
 
 /// systemd's watchdog, fed from a thread of its own so that a long cycle (a large first backup,
