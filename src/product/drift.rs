@@ -21,10 +21,11 @@ use crate::launcher::plan::Plan;
 use crate::product::apply::Need;
 use crate::product::digest_cache::DigestCache;
 
-/// The state-dir file of patch versions (`bundle name:md5`, one a line) applies of ours wrote.
-/// (A commit cut short also lists its versions in the apply marker beside the metadata, which
-/// every run sees whatever its state dir: see [`drift::marker_text`].)
-pub const VERSIONS_FILE: &str = "patched-versions";
+/// The file of patch versions (`bundle name:md5`, one a line) applies of ours wrote, in the
+/// metadata dir: every run on this product sees it, whatever its state dir, and it is durable
+/// before an apply changes `plugins`, so a jar a cut-off commit wrote (of a patch withdrawn
+/// since) is still known as a patch's own. The launcher reads only its two files there.
+pub const VERSIONS_FILE: &str = "carbon-patcher-patch-versions.txt";
 
 /// The patch versions this product knows: `prePatchedJARs.txt`, the jars in play, our record.
 fn known(scan: &Scan) -> Known {
@@ -34,12 +35,20 @@ fn known(scan: &Scan) -> Known {
     }
     known.add_sources(scan.sources());
     for file in [
-        scan.layout.state_dir.join(VERSIONS_FILE),
+        scan.layout.metadata.join(VERSIONS_FILE),
+        // An older version's marker of a commit cut short listed its versions.
         scan.layout.apply_marker(),
     ] {
         if let Ok(text) = fs::read_to_string(file) {
             known.add_lines(&text);
         }
+    }
+    // An older version's marker names no versions: its cut-off commit may have written any.
+    if scan.interrupted
+        && fs::read_to_string(scan.layout.apply_marker())
+            .map_or(true, |t| !t.lines().any(|l| l.contains(':')))
+    {
+        known.all = true;
     }
     known
 }
@@ -141,7 +150,7 @@ pub fn record_versions(scan: &Scan, plan: &Plan) -> Result<()> {
     if plan.apply.is_none() {
         return Ok(());
     }
-    let file = layout.state_dir.join(VERSIONS_FILE);
+    let file = layout.metadata.join(VERSIONS_FILE);
     let old = match fs::read_to_string(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -161,6 +170,6 @@ pub fn record_versions(scan: &Scan, plan: &Plan) -> Result<()> {
     if text == old {
         return Ok(());
     }
-    fsops::create_dir_all_owned(&layout.state_dir)?;
+    fsops::create_dir_all_owned(&layout.metadata)?;
     fsops::write_atomic(&file, text.as_bytes())
 }
