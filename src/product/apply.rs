@@ -74,6 +74,7 @@ pub fn execute(
     scan: &Scan,
     plan: &Plan,
     needs: &[Need],
+    versions: Option<&(PathBuf, String)>,
     log: &mut CarbonLog,
     cache: &DigestCache,
     progress: &Progress,
@@ -99,11 +100,29 @@ pub fn execute(
     // prePatchedDir.txt durably says what its own change detection always counts as a change;
     // its final content is put in place last. The old content waits under a temporary name,
     // to be put back without needing space should the log not fit.
+    // The patch versions this run writes, recorded before any of them reaches plugins (see
+    // `drift::VERSIONS_FILE`); put back as they were should the run fail before its commit.
+    let mut recorded = None;
+    if let Some((target, text)) = versions {
+        match put_keeping_old(target, text.as_bytes()) {
+            Ok(old) => recorded = Some((target, old)),
+            Err(e) => {
+                staged.discard();
+                return Err(e);
+            }
+        }
+    }
+    let undo_record = |recorded: Option<(&PathBuf, Option<PathBuf>)>| {
+        if let Some((target, old)) = recorded {
+            put_back(target, old);
+        }
+    };
     let mut marked = None;
     if plan.apply.is_some() {
         match mark_in_progress(layout) {
             Ok(old) => marked = Some(old),
             Err(e) => {
+                undo_record(recorded);
                 staged.discard();
                 return Err(e);
             }
@@ -120,6 +139,7 @@ pub fn execute(
         if let Some(old) = marked {
             unmark(layout, old);
         }
+        undo_record(recorded);
         staged.discard();
         return Err(e);
     }
@@ -138,6 +158,9 @@ pub fn execute(
         fsops::sync_dir(&layout.metadata)?;
     }
     if let Some(Some(old)) = marked {
+        fsops::remove_leftover(&old)?;
+    }
+    if let Some((_, Some(old))) = recorded {
         fsops::remove_leftover(&old)?;
     }
     // The marker of an interrupted run of an older version (whatever stands under its name, a
@@ -159,27 +182,38 @@ pub const IN_PROGRESS: &str = ".carbon-patcher-apply-in-progress\n";
 /// Puts [`IN_PROGRESS`] in place of `prePatchedDir.txt`, durably; returns the temporary file
 /// that keeps its old content (`None`: there was none).
 fn mark_in_progress(layout: &crate::launcher::layout::Layout) -> Result<Option<PathBuf>> {
-    let target = layout.pre_patched_dir_file();
-    let old = match fs::read(&target) {
-        Ok(bytes) => Some(fsops::stage_write(&target, &bytes)?),
+    put_keeping_old(&layout.pre_patched_dir_file(), IN_PROGRESS.as_bytes())
+}
+
+/// Puts the old `prePatchedDir.txt` back (after a failure before the commit).
+fn unmark(layout: &crate::launcher::layout::Layout, old: Option<PathBuf>) {
+    put_back(&layout.pre_patched_dir_file(), old)
+}
+
+/// Puts `bytes` at `target` durably, keeping its old content under a temporary name, which
+/// [`put_back`] renames back without needing space (`None`: there was no old file).
+fn put_keeping_old(target: &Path, bytes: &[u8]) -> Result<Option<PathBuf>> {
+    let old = match fs::read(target) {
+        Ok(old) => Some(fsops::stage_write(target, &old)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("{}: cannot read", target.display())),
     };
-    if let Err(e) = fsops::write_atomic(&target, IN_PROGRESS.as_bytes()) {
-        unmark(layout, old);
+    if let Err(e) = fsops::write_atomic(target, bytes) {
+        put_back(target, old);
         return Err(e);
     }
     Ok(old)
 }
 
-/// Puts back what [`mark_in_progress`] replaced (renames only: no space needed).
-fn unmark(layout: &crate::launcher::layout::Layout, old: Option<PathBuf>) {
-    let target = layout.pre_patched_dir_file();
+/// Undoes [`put_keeping_old`]; best effort, on a path that is failing anyway.
+fn put_back(target: &Path, old: Option<PathBuf>) {
     let _ = match old {
-        Some(old) => fsops::rename(&old, &target),
-        None => fs::remove_file(&target).map_err(Into::into),
+        Some(old) => fsops::rename(&old, target),
+        None => fs::remove_file(target).map_err(Into::into),
     };
-    let _ = fsops::sync_dir(&layout.metadata);
+    if let Some(dir) = target.parent() {
+        let _ = fsops::sync_dir(dir);
+    }
 }
 
 /// From this many planned writes on, comparing them is worth starting threads for.

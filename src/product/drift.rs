@@ -12,7 +12,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::fsops;
 use crate::fsops::digest::Md5Sum;
 use crate::launcher::drift::{self, Known, OutsideChanges, Seen};
 use crate::launcher::layout::Layout;
@@ -44,9 +43,10 @@ fn known(scan: &Scan) -> Known {
         }
     }
     // An older version's marker names no versions: its cut-off commit may have written any.
+    // (Only a marker that is there: `rebase` plans a restore by setting `interrupted` alone.)
     if scan.interrupted
         && fs::read_to_string(scan.layout.apply_marker())
-            .map_or(true, |t| !t.lines().any(|l| l.contains(':')))
+            .is_ok_and(|t| !t.lines().any(|l| l.contains(':')))
     {
         known.all = true;
     }
@@ -142,13 +142,13 @@ pub fn find(
     ))
 }
 
-/// Adds the versions the run `plan` writes to [`VERSIONS_FILE`], before it writes them: should
-/// the run be killed and the patch withdrawn, its jars in `plugins` are still known as a
-/// patch's own.
-pub fn record_versions(scan: &Scan, plan: &Plan) -> Result<()> {
+/// [`VERSIONS_FILE`] and its new text with the versions the run `plan` writes, when it changes:
+/// the apply puts it in place before `plugins` changes, so that should the run be killed and the
+/// patch withdrawn, its jars in `plugins` are still known as a patch's own.
+pub fn versions_update(scan: &Scan, plan: &Plan) -> Result<Option<(std::path::PathBuf, String)>> {
     let layout: &Layout = &scan.layout;
     if plan.apply.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let file = layout.metadata.join(VERSIONS_FILE);
     let old = match fs::read_to_string(&file) {
@@ -167,9 +167,5 @@ pub fn record_versions(scan: &Scan, plan: &Plan) -> Result<()> {
             }
         }
     }
-    if text == old {
-        return Ok(());
-    }
-    fsops::create_dir_all_owned(&layout.metadata)?;
-    fsops::write_atomic(&file, text.as_bytes())
+    Ok((text != old).then_some((file, text)))
 }

@@ -104,11 +104,12 @@ impl Prepared {
     pub fn run_with(&self, console: bool, progress: &progress::Progress) -> Result<Outcome> {
         let layout = &self.scan.layout;
         let mut log = CarbonLog::open(layout, console);
-        drift::record_versions(&self.scan, &self.plan)?;
+        let versions = drift::versions_update(&self.scan, &self.plan)?;
         let written = apply::execute(
             &self.scan,
             &self.plan,
             &self.needs,
+            versions.as_ref(),
             &mut log,
             &self.cache,
             progress,
