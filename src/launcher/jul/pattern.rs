@@ -91,14 +91,14 @@ mod tests {
     fn system(k: &str) -> Option<String> {
         match k {
             "user.home" => Some("/home/wso2".to_string()),
-            "java.io.tmpdir" => Some("/opt/wso2/tmp".to_string()),
+            "java.io.tmpdir" => Some("/opt/wso2/scratch".to_string()),
             _ => None,
         }
     }
 
     #[test]
     fn generate_as_java() {
-        // FileHandler.generate on OpenJDK 17, with user.home=/home/wso2, java.io.tmpdir=/opt/wso2/tmp.
+        // FileHandler.generate on OpenJDK 17, with user.home=/home/wso2, java.io.tmpdir=/opt/wso2/scratch.
         let g = |p: &str, count, generation, unique| {
             generate(p, count, generation, unique, &system).unwrap()
         };
@@ -109,18 +109,18 @@ mod tests {
         assert_eq!(g(p, 1, 0, 2), Path::new("repository/logs/patches.log.2"));
         assert_eq!(
             g("%t/x%g-%u.log", 3, 1, 2),
-            Path::new("/opt/wso2/tmp/x1-2.log")
+            Path::new("/opt/wso2/scratch/x1-2.log")
         );
         assert_eq!(
             g("a/%tb/c.log", 1, 0, 0),
-            Path::new("/opt/wso2/tmp/b/c.log")
+            Path::new("/opt/wso2/scratch/b/c.log")
         );
         assert_eq!(
             g("%h/java%u.log", 1, 0, 0),
             Path::new("/home/wso2/java0.log")
         );
         assert_eq!(g("/abs//dir/%%x%q%", 1, 0, 0), Path::new("/abs/dir/%x%q%"));
-        assert_eq!(g("%T/X%G%U", 2, 1, 1), Path::new("/opt/wso2/tmp/X11"));
+        assert_eq!(g("%T/X%G%U", 2, 1, 1), Path::new("/opt/wso2/scratch/X11"));
         assert_eq!(g("logs/", 2, 1, 0), Path::new("logs.1"));
         assert_eq!(g("a/%h", 1, 0, 0), Path::new("/home/wso2"));
         assert_eq!(g("./a/../b.log", 1, 0, 0), Path::new("./a/../b.log"));

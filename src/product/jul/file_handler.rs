@@ -282,7 +282,7 @@ mod tests {
     fn system(k: &str) -> Option<String> {
         match k {
             "user.home" => Some("/home/wso2".to_string()),
-            "java.io.tmpdir" => Some("/opt/wso2/tmp".to_string()),
+            "java.io.tmpdir" => Some("/opt/wso2/scratch".to_string()),
             _ => None,
         }
     }
