@@ -1,7 +1,7 @@
 #!/bin/sh
 # The part of WSO2 Micro Integrator's bin/micro-integrator.sh that tells the JVM where its dirs
 # are (the rest of the real script is left out). carbon-patcher reads these switches.
-cd "$CARBON_HOME"
+cd "$CARBON_HOME" || exit 1
 while [ "$status" = "$START_EXIT_STATUS" ]
 do
     $JAVACMD \
@@ -12,6 +12,6 @@ do
     -Dcarbon.components.dir.path="$CARBON_HOME/wso2/components" \
     -Dcarbon.patches.dir.path="$CARBON_HOME/patches" \
     -Djava.util.logging.config.file="$CARBON_HOME/conf/etc/logging-bridge.properties" \
-    org.wso2.micro.integrator.bootstrap.Bootstrap $*
+    org.wso2.micro.integrator.bootstrap.Bootstrap "$@"
     status=$?
 done
