@@ -31,7 +31,7 @@ const ROOT_VERSION: u32 = 1;
 const COMMAND_TIMEOUT_SECS: u32 = 300;
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Where everything of these tests lives: `target/tmp/systemd`.
+/// Where everything of these tests lives: the `systemd` dir of cargo's `CARGO_TARGET_TMPDIR` (under `target/`).
 pub fn work_dir() -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("systemd");
     fs::create_dir_all(&d).unwrap();
